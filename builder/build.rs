@@ -1,0 +1,5 @@
+// The default buildpacks are embedded (src/defaults.rs): rebuild when they change.
+fn main() {
+    println!("cargo:rerun-if-changed=../buildpacks");
+    println!("cargo:rerun-if-changed=../buildpacks.toml");
+}

@@ -1,0 +1,545 @@
+//! The command line. Host commands (`build`, `start`, `test`) work in temp dirs as the invoking
+//! user; herokuish's surface (`buildpack`, `procfile`, `slug`, `paths`, `version`) uses
+//! herokuish's paths and, started as root, drops to the app user. Called as `/build`,
+//! `/start TYPE`, `/exec CMD` or `herokuish`, the binary behaves like herokuish.
+
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::defaults::{self, DefaultBuildpack};
+use crate::envdir::{self, Vars};
+use crate::exec::{self, Ended, ExecError};
+use crate::output;
+use crate::paths::Paths;
+use crate::pipeline::{self, BuildOptions, Mode};
+use crate::process::{self, ProcessEnv};
+use crate::slug;
+use crate::smoke;
+use crate::source::Source;
+use crate::user;
+
+#[derive(Parser, Debug)]
+#[command(name = "slipway", version, about = "A Docker-powered mini-Heroku for one host", max_term_width = 100)]
+struct Cli {
+    /// Default buildpacks list to use instead of the one built into slipway
+    #[arg(long, global = true, env = "SLIPWAY_BUILDPACKS_TOML", value_name = "FILE")]
+    buildpacks_toml: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Parser, Debug)]
+struct BuildArgs {
+    /// The app's source directory
+    dir: PathBuf,
+    /// Where to write the slug [default: ./NAME.slug.tgz]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Buildpack to use instead of auto-detection (repeat to run several in order)
+    #[arg(short = 'b', long = "buildpack", value_name = "URL")]
+    buildpacks: Vec<String>,
+    /// Config var for the build, given to buildpacks through ENV_DIR (repeatable)
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    env: Vec<String>,
+    /// Keep the buildpack cache here between builds [default: a fresh temp dir]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Build on this host, not in a stack-image container (the only mode so far)
+    #[arg(long)]
+    local: bool,
+    /// Stop a buildpack script after this many seconds
+    #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
+    timeout: u64,
+    /// Refuse slugs larger than this (compressed)
+    #[arg(long, env = "SLIPWAY_SLUG_MAX_SIZE", default_value = "1G", value_name = "SIZE")]
+    max_size: String,
+    /// The stack name given to buildpacks
+    #[arg(long, env = "STACK", default_value = pipeline::DEFAULT_STACK)]
+    stack: String,
+    /// Print a machine-readable summary as the last line
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build an app directory into a slug on this host
+    Build(BuildArgs),
+    /// Run a process type from a slug, with PORT set (web: 5000)
+    Start {
+        slug: PathBuf,
+        #[arg(default_value = "web")]
+        process_type: String,
+        #[arg(short, long, env = "PORT")]
+        port: Option<u16>,
+        /// Config var for the process (repeatable)
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+    },
+    /// Build an app, start `web`, and check that GET PATH answers EXPECTED (herokuish's test)
+    Test {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Expected body [default: the directory's name]
+        expected: Option<String>,
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// Buildpack to use instead of auto-detection
+        #[arg(short = 'b', long = "buildpack", value_name = "URL")]
+        buildpacks: Vec<String>,
+    },
+    /// herokuish: build, detect, install, list and test buildpacks
+    #[command(subcommand)]
+    Buildpack(BuildpackCommand),
+    /// herokuish: start, exec or parse Procfile processes
+    #[command(subcommand)]
+    Procfile(ProcfileCommand),
+    /// herokuish: generate, import, export and inspect slugs
+    #[command(subcommand)]
+    Slug(SlugCommand),
+    /// herokuish: print the paths in use (each overridable by its variable)
+    Paths,
+    /// Print the version
+    Version,
+}
+
+#[derive(Subcommand, Debug)]
+enum BuildpackCommand {
+    /// Build IMPORT_PATH (or APP_PATH) into APP_PATH
+    Build,
+    /// Print the name of the buildpack that detects the app
+    Detect { dir: Option<PathBuf> },
+    /// Install a buildpack into BUILDPACK_PATH (all defaults when no URL is given)
+    Install { url: Option<String>, reference: Option<String>, name: Option<String> },
+    /// List the buildpacks used for detection
+    List,
+    /// Run the buildpack's bin/test-compile and bin/test on the app
+    Test,
+}
+
+#[derive(Subcommand, Debug)]
+enum ProcfileCommand {
+    /// Start a process type of the app in APP_PATH
+    Start { process_type: String },
+    /// Run a command with the app's environment
+    Exec {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Print the command of a process type, or the whole Procfile
+    Parse { process_type: Option<String> },
+}
+
+#[derive(Subcommand, Debug)]
+enum SlugCommand {
+    /// Write a slug of APP_PATH (or --app) to SLUG_PATH (or -o)
+    Generate {
+        #[arg(long)]
+        app: Option<PathBuf>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, env = "SLIPWAY_SLUG_MAX_SIZE", default_value = "1G")]
+        max_size: String,
+    },
+    /// Extract a slug from a file, a URL or standard input into APP_PATH
+    Import {
+        /// File, http(s) URL, or - for standard input [default: -]
+        source: Option<String>,
+        #[arg(long, default_value = "8G")]
+        max_unpacked: String,
+    },
+    /// Write the slug to standard output, or PUT it to a URL
+    Export { url: Option<String> },
+    /// Print a slug's size, process types, buildpack and stack
+    Inspect {
+        slug: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Entry point: returns the exit code.
+pub fn main(mut args: Vec<OsString>) -> i32 {
+    let invoked = args.first().and_then(|a| Path::new(a).file_name()).map(|n| n.to_string_lossy().into_owned());
+    let inject: &[&str] = match invoked.as_deref() {
+        Some("build") => &["buildpack", "build"],
+        Some("start") => &["procfile", "start"],
+        Some("exec") => &["procfile", "exec"],
+        _ => &[],
+    };
+    if !inject.is_empty() {
+        args.splice(1..1, inject.iter().map(OsString::from));
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(ExecError::Interrupted { .. }) = err.downcast_ref::<ExecError>() {
+                output::warn("Interrupted: stopped.");
+                return 130;
+            }
+            output::warn(format!("Error: {}", chain(&err)));
+            1
+        }
+    }
+}
+
+fn chain(err: &anyhow::Error) -> String {
+    let parts: Vec<String> = err.chain().map(|e| e.to_string()).collect();
+    let mut out: Vec<String> = Vec::new();
+    for p in parts {
+        if !out.iter().any(|o| o.contains(&p)) {
+            out.push(p);
+        }
+    }
+    out.join(": ")
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let toml = cli.buildpacks_toml.as_deref();
+    match cli.command {
+        Command::Build(args) => build(args, toml),
+        Command::Start { slug, process_type, port, env } => start(&slug, &process_type, port, &env),
+        Command::Test { dir, expected, path, buildpacks } => test(&dir, expected, &path, buildpacks, toml),
+        Command::Buildpack(cmd) => buildpack(cmd, toml),
+        Command::Procfile(cmd) => procfile(cmd),
+        Command::Slug(cmd) => slug_command(cmd),
+        Command::Paths => {
+            print!("{}", Paths::from_env().render());
+            Ok(0)
+        }
+        Command::Version => {
+            println!("slipway {}", env!("CARGO_PKG_VERSION"));
+            Ok(0)
+        }
+    }
+}
+
+fn parse_env(items: &[String]) -> Result<Vars> {
+    items.iter().map(|s| envdir::parse_assignment(s)).collect()
+}
+
+/// A scratch dir readable by the app user (tempfile makes 0700 dirs).
+fn workspace() -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("slipway-build-").tempdir().context("cannot create a temp dir")?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+fn app_name(dir: &Path) -> String {
+    dir.canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "app".into())
+}
+
+/// Host-mode build options in a fresh workspace.
+fn host_options(dir: &Path, ws: &Path, explicit: Vec<String>, toml: Option<&Path>) -> Result<BuildOptions> {
+    let source_dir = dir.canonicalize().with_context(|| format!("app directory {} does not exist", dir.display()))?;
+    Ok(BuildOptions {
+        source_version: std::env::var("SOURCE_VERSION").ok().or_else(|| pipeline::git_revision(&source_dir)),
+        source_dir,
+        build_dir: ws.join("build"),
+        cache_dir: ws.join("cache"),
+        env_dir: ws.join("env"),
+        fetch_dir: ws.join("buildpacks"),
+        home: ws.join("home"),
+        explicit,
+        defaults: defaults::load(toml)?,
+        stack: std::env::var("STACK").unwrap_or_else(|_| pipeline::DEFAULT_STACK.into()),
+        timeout: Some(pipeline::DEFAULT_TIMEOUT),
+        user: None,
+        mode: Mode::Build,
+    })
+}
+
+fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
+    let max_size = slug::parse_size(&args.max_size)?;
+    let config = parse_env(&args.env)?;
+    let ws = workspace()?;
+    let mut opts = host_options(&args.dir, ws.path(), args.buildpacks, toml)?;
+    if let Some(c) = args.cache_dir {
+        opts.cache_dir = c;
+    }
+    opts.stack = args.stack;
+    opts.timeout = Some(Duration::from_secs(args.timeout));
+    envdir::write(&opts.env_dir, &config)?;
+    let output = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.slug.tgz", app_name(&args.dir))));
+    let mut report = pipeline::build(&opts)?;
+    let t = Instant::now();
+    let stats = slug::generate(&opts.build_dir, &output, max_size)?;
+    report.phases.push(("slug".into(), t.elapsed()));
+    report.total += t.elapsed();
+    output::header(format!("Compressed slug: {} ({})", output.display(), output::size(stats.compressed)));
+    report.print_summary();
+    if args.json {
+        let summary = serde_json::json!({
+            "slug": output,
+            "slug_size": stats.compressed,
+            "unpacked_size": stats.unpacked,
+            "buildpacks": report.metadata.buildpacks,
+            "process_types": report.metadata.process_types,
+            "stack": report.metadata.stack,
+            "durations_ms": report.phases.iter().map(|(n, d)| (n.clone(), d.as_millis() as u64)).collect::<std::collections::BTreeMap<_, _>>(),
+            "in_buildpacks_ms": report.in_buildpacks.as_millis() as u64,
+            "total_ms": report.total.as_millis() as u64,
+        });
+        println!("{summary}");
+    }
+    Ok(0)
+}
+
+fn start(slug_path: &Path, process_type: &str, port: Option<u16>, env: &[String]) -> Result<i32> {
+    let mut vars = parse_env(env)?;
+    let ws = workspace()?;
+    let app = ws.path().join("app");
+    let file = std::fs::File::open(slug_path).with_context(|| format!("cannot open slug {}", slug_path.display()))?;
+    slug::import_file(&file, &app, &slug::ImportOptions::default())?;
+    let command = process::procfile_command(&app, process_type)?;
+    vars.insert("PORT".into(), port.unwrap_or(5000).to_string());
+    vars.insert("DYNO".into(), format!("{process_type}.1"));
+    let pe = ProcessEnv { app_dir: app, env_dir: None, vars, user: None, system_profile: false };
+    let mut cmd = pe.shell(&command)?;
+    let mut child = exec::own_group(&mut cmd).spawn().context("cannot start the process")?;
+    let code = match exec::supervise(&mut child, None)? {
+        Ended::Exited(s) | Ended::Interrupted(s) => {
+            s.code().unwrap_or(128 + std::os::unix::process::ExitStatusExt::signal(&s).unwrap_or(0))
+        }
+        Ended::TimedOut => unreachable!("no timeout was set"),
+    };
+    Ok(code)
+}
+
+fn test(dir: &Path, expected: Option<String>, path: &str, explicit: Vec<String>, toml: Option<&Path>) -> Result<i32> {
+    let expected = expected.unwrap_or_else(|| app_name(dir));
+    let ws = workspace()?;
+    let opts = host_options(dir, ws.path(), explicit, toml)?;
+    pipeline::build(&opts)?.print_summary();
+    let command = process::procfile_command(&opts.build_dir, "web")?;
+    let port = smoke::free_port()?;
+    let pe = ProcessEnv {
+        app_dir: opts.build_dir.clone(),
+        env_dir: None,
+        vars: Vars::new(),
+        user: None,
+        system_profile: false,
+    };
+    let mut running = smoke::start_web(&pe, &command, port)?;
+    let (body, took) = smoke::wait_for_answer(&mut running, port, path, Duration::from_secs(60))?;
+    if body.trim() == expected.trim() {
+        output::header(format!(
+            "Test passed: GET {path} answered {:?} ({} after start)",
+            body.trim(),
+            output::duration(took)
+        ));
+        Ok(0)
+    } else {
+        output::warn(format!("Test failed: GET {path} answered {:?}, expected {:?}", body.trim(), expected.trim()));
+        Ok(1)
+    }
+}
+
+/// The defaults in herokuish mode: installed buildpacks first, else the list.
+fn herokuish_defaults(paths: &Paths, toml: Option<&Path>) -> Result<Vec<DefaultBuildpack>> {
+    let installed = defaults::installed(&paths.buildpacks);
+    if installed.is_empty() {
+        defaults::load(toml)
+    } else {
+        Ok(installed)
+    }
+}
+
+fn herokuish_options(paths: &Paths, toml: Option<&Path>, ws: &Path, mode: Mode) -> Result<BuildOptions> {
+    let source_dir = if paths.import.is_dir() { paths.import.clone() } else { paths.app.clone() };
+    Ok(BuildOptions {
+        source_dir,
+        build_dir: paths.build.clone(),
+        cache_dir: paths.cache.clone(),
+        env_dir: paths.env.clone(),
+        fetch_dir: ws.join("buildpacks"),
+        home: paths.app.clone(),
+        explicit: Vec::new(),
+        defaults: herokuish_defaults(paths, toml)?,
+        stack: std::env::var("STACK").unwrap_or_else(|_| pipeline::DEFAULT_STACK.into()),
+        source_version: std::env::var("SOURCE_VERSION").ok().filter(|s| !s.is_empty()),
+        timeout: Some(
+            std::env::var("SLIPWAY_COMPILE_TIMEOUT")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(pipeline::DEFAULT_TIMEOUT),
+        ),
+        user: user::unprivileged()?,
+        mode,
+    })
+}
+
+fn buildpack(cmd: BuildpackCommand, toml: Option<&Path>) -> Result<i32> {
+    let paths = Paths::from_env();
+    match cmd {
+        BuildpackCommand::Build => {
+            let ws = workspace()?;
+            let opts = herokuish_options(&paths, toml, ws.path(), Mode::Build)?;
+            std::fs::create_dir_all(&paths.app)?;
+            if let Some(u) = &opts.user {
+                if !u.owns(&paths.app) {
+                    u.chown(&paths.app)?;
+                }
+            }
+            let report = pipeline::build(&opts)?;
+            crate::fsutil::move_contents(&opts.build_dir, &paths.app, opts.user.as_ref())?;
+            report.print_summary();
+            Ok(0)
+        }
+        BuildpackCommand::Test => {
+            let ws = workspace()?;
+            let opts = herokuish_options(&paths, toml, ws.path(), Mode::Test)?;
+            pipeline::build(&opts)?.print_summary();
+            Ok(0)
+        }
+        BuildpackCommand::Detect { dir } => {
+            let dir = dir.unwrap_or(paths.app.clone());
+            let defaults = herokuish_defaults(&paths, toml)?;
+            let ws = workspace()?;
+            let env = crate::buildpack::ScriptEnv { timeout: Some(Duration::from_secs(60)), ..Default::default() };
+            for (i, d) in defaults.iter().enumerate() {
+                let root = d.source.fetch(&ws.path().join(i.to_string()))?;
+                let bp = crate::buildpack::Buildpack::new(root, d.source.describe());
+                if let Some(name) = bp.detect(&dir, &env)? {
+                    println!("{name}");
+                    return Ok(0);
+                }
+            }
+            output::warn(format!("No buildpack detected {}", dir.display()));
+            Ok(1)
+        }
+        BuildpackCommand::Install { url, reference, name } => {
+            std::fs::create_dir_all(&paths.buildpacks)?;
+            let to_install: Vec<(String, Source)> = match url {
+                None => defaults::load(toml)?
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, d)| (format!("{:02}_{}", i + 1, d.name), d.source))
+                    .collect(),
+                Some(url) => {
+                    let spec = match reference {
+                        Some(r) => format!("{url}#{r}"),
+                        None => url,
+                    };
+                    let source = Source::parse(&spec, &std::env::current_dir()?)?;
+                    vec![(name.unwrap_or_else(|| source.short_name()), source)]
+                }
+            };
+            for (name, source) in to_install {
+                let dest = paths.buildpacks.join(&name);
+                if dest.exists() {
+                    std::fs::remove_dir_all(&dest)?;
+                }
+                let ws = workspace()?;
+                let root = source.fetch(&ws.path().join("bp"))?;
+                crate::fsutil::copy_tree(&root, &dest, None, |p, _| p == Path::new(".git"))?;
+                output::header(format!("Installed buildpack {name} from {}", source.describe()));
+            }
+            Ok(0)
+        }
+        BuildpackCommand::List => {
+            for d in herokuish_defaults(&paths, toml)? {
+                let version = d.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+                println!("{:<12} {:<10} {}", d.name, version, d.source.describe());
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn herokuish_process_env(paths: &Paths, process_type: Option<&str>) -> Result<ProcessEnv> {
+    let mut vars = Vars::new();
+    if std::env::var_os("PORT").is_none() {
+        vars.insert("PORT".into(), "5000".into());
+    }
+    if let (Some(t), None) = (process_type, std::env::var_os("DYNO")) {
+        vars.insert("DYNO".into(), format!("{t}.1"));
+    }
+    Ok(ProcessEnv {
+        app_dir: paths.app.clone(),
+        env_dir: Some(paths.env.clone()),
+        vars,
+        user: user::unprivileged()?,
+        system_profile: true,
+    })
+}
+
+fn procfile(cmd: ProcfileCommand) -> Result<i32> {
+    let paths = Paths::from_env();
+    match cmd {
+        ProcfileCommand::Start { process_type } => {
+            let command = process::procfile_command(&paths.app, &process_type)?;
+            let pe = herokuish_process_env(&paths, Some(&process_type))?;
+            let err = pe.shell(&command)?.exec();
+            bail!("cannot start {process_type}: {err}")
+        }
+        ProcfileCommand::Exec { command } => {
+            let pe = herokuish_process_env(&paths, None)?;
+            let err = pe.command(&command)?.exec();
+            bail!("cannot run {}: {err}", command[0])
+        }
+        ProcfileCommand::Parse { process_type } => {
+            match process_type {
+                Some(t) => println!("{}", process::procfile_command(&paths.app, &t)?),
+                None => match crate::procfile::Procfile::read(&paths.app)? {
+                    Some(p) => print!("{p}"),
+                    None => bail!("{} has no Procfile", paths.app.display()),
+                },
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn slug_command(cmd: SlugCommand) -> Result<i32> {
+    let paths = Paths::from_env();
+    match cmd {
+        SlugCommand::Generate { app, output, max_size } => {
+            let app = app.unwrap_or(paths.app);
+            let out = output.unwrap_or(paths.slug);
+            let stats = slug::generate(&app, &out, slug::parse_size(&max_size)?)?;
+            output::header(format!("Slug: {} ({})", out.display(), output::size(stats.compressed)));
+            Ok(0)
+        }
+        SlugCommand::Import { source, max_unpacked } => {
+            let file = slug::open_input(source.as_deref())?;
+            let opts =
+                slug::ImportOptions { max_unpacked: slug::parse_size(&max_unpacked)?, owner: user::unprivileged()? };
+            slug::import_file(&file, &paths.app, &opts)?;
+            Ok(0)
+        }
+        SlugCommand::Export { url } => {
+            if !paths.slug.is_file() {
+                slug::generate(&paths.app, &paths.slug, slug::DEFAULT_MAX_SIZE)?;
+            }
+            slug::export(&paths.slug, url.as_deref())?;
+            Ok(0)
+        }
+        SlugCommand::Inspect { slug: path, json } => {
+            let inspection = slug::inspect(&path)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&inspection)?);
+            } else {
+                print!("{}", inspection.render());
+            }
+            Ok(0)
+        }
+    }
+}

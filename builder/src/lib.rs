@@ -1,0 +1,41 @@
+//! slipway: a Docker-powered mini-Heroku for one host.
+//!
+//! Following an app from source to a running process:
+//! - [`pipeline`]: the build, step by step (copy, select, compile, release);
+//! - [`buildpack`]: the detect/compile/release contract; [`source`]: where buildpacks come from;
+//!   [`defaults`]: the default list (`buildpacks.toml`);
+//! - [`procfile`] and [`release`]: the two small formats a build produces;
+//! - [`slug`]: the compiled app as a gzip tar, and its safe import;
+//! - [`process`]: starting a process type with the `.profile.d` contract;
+//! - [`cli`]: the command line, including herokuish's surface (`/build`, `/start`, `/exec`).
+
+pub mod buildpack;
+pub mod cli;
+pub mod defaults;
+pub mod envdir;
+pub mod exec;
+pub mod fsutil;
+pub mod output;
+pub mod paths;
+pub mod pipeline;
+pub mod process;
+pub mod procfile;
+pub mod release;
+pub mod slug;
+pub mod smoke;
+pub mod source;
+pub mod user;
+
+/// An error and its causes on one line: `a: b: c`.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !parts.last().is_some_and(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    parts.join(": ")
+}

@@ -1,0 +1,55 @@
+//! The build log's look, as Heroku users know it: `-----> ` headers, 7-space indented detail
+//! lines and ` !     ` warnings. Every line is flushed at once so a pusher sees it live.
+
+use std::io::Write;
+
+pub fn header(msg: impl AsRef<str>) {
+    line(&format!("-----> {}", msg.as_ref()));
+}
+
+pub fn detail(msg: impl AsRef<str>) {
+    for l in msg.as_ref().lines() {
+        line(&format!("       {l}"));
+    }
+}
+
+pub fn warn(msg: impl AsRef<str>) {
+    let stderr = std::io::stderr();
+    let mut e = stderr.lock();
+    for l in msg.as_ref().lines() {
+        let _ = writeln!(e, " !     {l}");
+    }
+    let _ = e.flush();
+}
+
+fn line(s: &str) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let _ = writeln!(out, "{s}");
+    let _ = out.flush();
+}
+
+/// `1.234s`, `85ms`: durations for people.
+pub fn duration(d: std::time::Duration) -> String {
+    if d.as_secs_f64() >= 1.0 {
+        format!("{:.2}s", d.as_secs_f64())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+/// `12.3 MB`: sizes for people (decimal units, as Heroku prints slug sizes).
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KB", "MB", "GB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
