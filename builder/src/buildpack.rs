@@ -171,27 +171,7 @@ pub fn read_dot_buildpacks(app_dir: &Path) -> Result<Option<Vec<String>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    pub(crate) fn fake_buildpack(
-        root: &Path,
-        name: &str,
-        detect: &str,
-        compile: &str,
-        export: Option<&str>,
-    ) -> Buildpack {
-        let dir = root.join(name);
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        for (script, body) in [("detect", detect), ("compile", compile)] {
-            let p = dir.join("bin").join(script);
-            std::fs::write(&p, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        if let Some(e) = export {
-            std::fs::write(dir.join("export"), e).unwrap();
-        }
-        Buildpack::new(dir, name.into())
-    }
+    use crate::testutil::fake_buildpack;
 
     #[test]
     fn detect_name_and_no_match() {

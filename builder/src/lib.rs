@@ -24,6 +24,8 @@ pub mod release;
 pub mod slug;
 pub mod smoke;
 pub mod source;
+#[cfg(test)]
+mod testutil;
 pub mod user;
 
 /// An error and its causes on one line: `a: b: c`.

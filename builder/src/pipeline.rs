@@ -376,3 +376,193 @@ pub fn git_revision(dir: &Path) -> Option<String> {
     let out = std::process::Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{fake_buildpack, write_script};
+
+    struct Fixture {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+        opts: BuildOptions,
+    }
+
+    fn fixture() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let app = root.join("app");
+        std::fs::create_dir_all(&app).unwrap();
+        let opts = BuildOptions {
+            source_dir: app,
+            build_dir: root.join("build"),
+            cache_dir: root.join("cache"),
+            env_dir: root.join("env"),
+            fetch_dir: root.join("fetched"),
+            home: root.join("home"),
+            explicit: Vec::new(),
+            defaults: Vec::new(),
+            stack: "test-stack".into(),
+            source_version: Some("abc123".into()),
+            timeout: Some(Duration::from_secs(30)),
+            user: None,
+            mode: Mode::Build,
+        };
+        Fixture { _tmp: tmp, root, opts }
+    }
+
+    fn default_from(bp: &Buildpack) -> DefaultBuildpack {
+        DefaultBuildpack { name: bp.name.clone(), version: None, source: Source::Local(bp.dir.clone()) }
+    }
+
+    #[test]
+    fn dot_buildpacks_runs_all_in_order_passing_exports_and_last_release_wins() {
+        let f = fixture();
+        let bps = f.root.join("bps");
+        let one = fake_buildpack(
+            &bps,
+            "one",
+            "exit 1", // explicit buildpacks run even when they do not detect
+            "echo one > \"$1/one.txt\"",
+            Some("export ONE_HOME=/app/.one\nexport PATH=\"/app/.one/bin:$PATH\"\n"),
+        );
+        write_script(&one.dir.join("bin/release"), "echo 'default_process_types: {web: from-one}'");
+        let two = fake_buildpack(
+            &bps,
+            "two",
+            "echo Two",
+            "set -e; [ -n \"$ONE_HOME\" ]; echo \"$ONE_HOME|${PATH%%:*}|$STACK|$SOURCE_VERSION|$HOME|${SECRET:-unset}|$(cat $3/SECRET)|$FROM_DOTENV|${#REQUEST_ID}\" > \"$1/two.txt\"",
+            None,
+        );
+        write_script(&two.dir.join("bin/release"), "printf -- '---\\ndefault_process_types:\\n  web: from-two\\n'");
+        std::fs::write(
+            f.opts.source_dir.join(".buildpacks"),
+            format!("# two buildpacks\n{}\n\n{}\n", one.dir.display(), two.dir.display()),
+        )
+        .unwrap();
+        std::fs::write(f.opts.source_dir.join(".env"), "export FROM_DOTENV=dotenv-value\n").unwrap();
+        envdir::write(&f.opts.env_dir, &[("SECRET".to_string(), "s3cret".to_string())].into()).unwrap();
+
+        let report = build(&f.opts).unwrap();
+        let b = &f.opts.build_dir;
+        assert_eq!(std::fs::read_to_string(b.join("one.txt")).unwrap(), "one\n");
+        let two_saw = std::fs::read_to_string(b.join("two.txt")).unwrap();
+        let fields: Vec<&str> = two_saw.trim().split('|').collect();
+        assert_eq!(
+            fields[..8],
+            [
+                "/app/.one",
+                "/app/.one/bin",
+                "test-stack",
+                "abc123",
+                &*f.opts.home.to_string_lossy(),
+                "unset",
+                "s3cret",
+                "dotenv-value"
+            ]
+        );
+        assert!(fields[8].parse::<usize>().unwrap() >= 16, "REQUEST_ID is set");
+        assert_eq!(std::fs::read_to_string(b.join("Procfile")).unwrap(), "web: from-two\n");
+        let names: Vec<_> = report.metadata.buildpacks.iter().map(|b| b.name.as_str()).collect();
+        assert_eq!(names, ["one", "Two"]);
+        assert_eq!(report.metadata.process_types["web"], "from-two");
+        assert_eq!(Metadata::read(b).unwrap(), report.metadata);
+    }
+
+    #[test]
+    fn detection_takes_the_first_match_in_order() {
+        let mut f = fixture();
+        let bps = f.root.join("bps");
+        let never = fake_buildpack(&bps, "never", "exit 1", "exit 99", None);
+        let first = fake_buildpack(&bps, "first", "echo First", "touch \"$1/first-ran\"", None);
+        let second = fake_buildpack(&bps, "second", "echo Second", "touch \"$1/second-ran\"", None);
+        f.opts.defaults = vec![default_from(&never), default_from(&first), default_from(&second)];
+        let report = build(&f.opts).unwrap();
+        assert_eq!(report.metadata.buildpacks[0].name, "First");
+        assert!(f.opts.build_dir.join("first-ran").exists());
+        assert!(!f.opts.build_dir.join("second-ran").exists());
+    }
+
+    #[test]
+    fn nothing_detected_names_what_was_tried() {
+        let mut f = fixture();
+        let never = fake_buildpack(&f.root.join("bps"), "never", "exit 1", "", None);
+        f.opts.defaults = vec![default_from(&never)];
+        let err = build(&f.opts).unwrap_err();
+        assert!(err.downcast_ref::<NothingDetected>().is_some(), "{err}");
+        assert!(err.to_string().contains("tried: never"), "{err}");
+    }
+
+    #[test]
+    fn buildpack_url_beats_dot_buildpacks_and_explicit_beats_both() {
+        let mut f = fixture();
+        let bps = f.root.join("bps");
+        let a = fake_buildpack(&bps, "a", "", "touch \"$1/a-ran\"", None);
+        let b = fake_buildpack(&bps, "b", "", "touch \"$1/b-ran\"", None);
+        let c = fake_buildpack(&bps, "c", "", "touch \"$1/c-ran\"", None);
+        std::fs::write(f.opts.source_dir.join(".buildpacks"), format!("{}\n", a.dir.display())).unwrap();
+        envdir::write(&f.opts.env_dir, &[("BUILDPACK_URL".to_string(), b.dir.display().to_string())].into()).unwrap();
+        build(&f.opts).unwrap();
+        assert!(f.opts.build_dir.join("b-ran").exists() && !f.opts.build_dir.join("a-ran").exists());
+        f.opts.explicit = vec![c.dir.display().to_string()];
+        build(&f.opts).unwrap();
+        assert!(f.opts.build_dir.join("c-ran").exists() && !f.opts.build_dir.join("b-ran").exists());
+    }
+
+    #[test]
+    fn slugignore_is_applied_before_compile() {
+        let mut f = fixture();
+        let app = &f.opts.source_dir;
+        std::fs::create_dir_all(app.join("docs/deep")).unwrap();
+        std::fs::create_dir_all(app.join("src/docs")).unwrap();
+        std::fs::create_dir_all(app.join(".git")).unwrap();
+        for file in
+            ["docs/deep/a.md", "src/docs/keep.md", "art.psd", "src/art.psd", "keep.txt", "notes.log", "src/debug.log"]
+        {
+            std::fs::write(app.join(file), "x").unwrap();
+        }
+        std::fs::write(app.join(".slugignore"), "# comment\n/docs\n*.psd\nsrc/*.log\n").unwrap();
+        // The compile step sees the tree already trimmed.
+        let bp = fake_buildpack(
+            &f.root.join("bps"),
+            "lister",
+            "",
+            "cd \"$1\" && find . -type f | sort > /tmp/.x-$$ && mv /tmp/.x-$$ seen.txt",
+            None,
+        );
+        f.opts.explicit = vec![bp.dir.display().to_string()];
+        build(&f.opts).unwrap();
+        let seen = std::fs::read_to_string(f.opts.build_dir.join("seen.txt")).unwrap();
+        let files: Vec<&str> = seen.lines().collect();
+        assert_eq!(files, ["./.slugignore", "./keep.txt", "./notes.log", "./src/docs/keep.md"]);
+    }
+
+    #[test]
+    fn compile_failure_and_timeout_are_errors_naming_the_buildpack() {
+        let mut f = fixture();
+        let bps = f.root.join("bps");
+        let failing = fake_buildpack(&bps, "failing", "", "echo boom >&2; exit 7", None);
+        f.opts.explicit = vec![failing.dir.display().to_string()];
+        let err = build(&f.opts).unwrap_err().to_string();
+        assert_eq!(err, "failing bin/compile failed: exit status 7");
+        let slow = fake_buildpack(&bps, "slow", "", "sleep 30", None);
+        f.opts.explicit = vec![slow.dir.display().to_string()];
+        f.opts.timeout = Some(Duration::from_millis(300));
+        let err = build(&f.opts).unwrap_err().to_string();
+        assert!(err.starts_with("slow bin/compile did not finish within"), "{err}");
+    }
+
+    #[test]
+    fn test_mode_runs_test_compile_then_test() {
+        let mut f = fixture();
+        let bp = fake_buildpack(&f.root.join("bps"), "tested", "", "exit 1", None);
+        write_script(&bp.dir.join("bin/test-compile"), "touch \"$1/test-compiled\"");
+        write_script(&bp.dir.join("bin/test"), "[ -f \"$1/test-compiled\" ] && [ -d \"$2\" ]");
+        f.opts.explicit = vec![bp.dir.display().to_string()];
+        f.opts.mode = Mode::Test;
+        build(&f.opts).unwrap();
+        write_script(&bp.dir.join("bin/test"), "exit 3");
+        let err = build(&f.opts).unwrap_err().to_string();
+        assert_eq!(err, "tested bin/test failed: exit status 3");
+    }
+}

@@ -560,3 +560,208 @@ pub fn parse_size(s: &str) -> Result<u64> {
     };
     Ok((value * mult) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn sample_app() -> tempfile::TempDir {
+        let app = tempfile::tempdir().unwrap();
+        let p = app.path();
+        std::fs::create_dir_all(p.join(".git/objects")).unwrap();
+        std::fs::write(p.join(".git/HEAD"), "ref: refs/heads/main").unwrap();
+        std::fs::create_dir_all(p.join("vendor/dep/.git")).unwrap();
+        std::fs::write(p.join("vendor/dep/.git/HEAD"), "abc").unwrap();
+        std::fs::write(p.join("Procfile"), "web: ./run\n").unwrap();
+        std::fs::write(p.join("run"), "#!/bin/sh\necho hi\n").unwrap();
+        std::fs::set_permissions(p.join("run"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("run", p.join("run-link")).unwrap();
+        std::os::unix::fs::symlink("/app/run", p.join("abs-link")).unwrap();
+        std::fs::write(p.join("big.txt"), "slipway ".repeat(100_000)).unwrap();
+        app
+    }
+
+    fn slug_bytes(app: &Path) -> Vec<u8> {
+        let out = tempfile::tempdir().unwrap();
+        generate(app, &out.path().join("s.tgz"), DEFAULT_MAX_SIZE).unwrap();
+        std::fs::read(out.path().join("s.tgz")).unwrap()
+    }
+
+    fn import_bytes(bytes: &[u8], dest: &Path, opts: &ImportOptions) -> Result<u64> {
+        let mut f = tempfile::tempfile().unwrap();
+        f.write_all(bytes).unwrap();
+        import_file(&f, dest, opts)
+    }
+
+    #[test]
+    fn round_trip_keeps_modes_links_and_nested_git_but_not_top_git() {
+        let app = sample_app();
+        let bytes = slug_bytes(app.path());
+        let dest = tempfile::tempdir().unwrap();
+        import_bytes(&bytes, dest.path(), &ImportOptions::default()).unwrap();
+        let d = dest.path();
+        assert!(!d.join(".git").exists(), "top-level .git must be left out");
+        assert_eq!(std::fs::read_to_string(d.join("vendor/dep/.git/HEAD")).unwrap(), "abc");
+        assert_eq!(std::fs::read_link(d.join("run-link")).unwrap(), Path::new("run"));
+        assert_eq!(std::fs::read_link(d.join("abs-link")).unwrap(), Path::new("/app/run"));
+        assert_eq!(std::fs::metadata(d.join("run")).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(std::fs::read(d.join("big.txt")).unwrap(), std::fs::read(app.path().join("big.txt")).unwrap());
+        // Ordinary tools read it too (several gzip members).
+        let copy = dest.path().join("copy.tgz");
+        std::fs::write(&copy, &bytes).unwrap();
+        let out = std::process::Command::new("tar").arg("-tzf").arg(&copy).output().unwrap();
+        assert!(out.status.success());
+        assert!(String::from_utf8_lossy(&out.stdout).lines().any(|l| l == "Procfile"));
+    }
+
+    #[test]
+    fn same_tree_same_bytes_in_sorted_order() {
+        let app = sample_app();
+        assert_eq!(slug_bytes(app.path()), slug_bytes(app.path()));
+        let bytes = slug_bytes(app.path());
+        let mut archive = tar::Archive::new(flate2::read::MultiGzDecoder::new(&bytes[..]));
+        let names: Vec<String> =
+            archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn oversize_slug_is_refused_and_nothing_is_left() {
+        let app = sample_app();
+        let out = tempfile::tempdir().unwrap();
+        let err = generate(app.path(), &out.path().join("s.tgz"), 100).unwrap_err();
+        assert!(matches!(err.downcast_ref::<SlugError>(), Some(SlugError::TooLarge { .. })), "{err}");
+        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+    }
+
+    /// Writes a tar entry with raw name/link bytes (tar-rs refuses to write hostile paths).
+    fn raw(b: &mut tar::Builder<Vec<u8>>, name: &str, kind: tar::EntryType, link: Option<&str>, data: &[u8]) {
+        let mut h = tar::Header::new_old();
+        h.as_mut_bytes()[..name.len()].copy_from_slice(name.as_bytes());
+        if let Some(l) = link {
+            h.as_mut_bytes()[157..157 + l.len()].copy_from_slice(l.as_bytes());
+        }
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, data).unwrap();
+    }
+
+    fn archive(entries: &[(&str, tar::EntryType, Option<&str>)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, kind, link) in entries {
+            let data: &[u8] = if *kind == tar::EntryType::Regular { b"pwned" } else { b"" };
+            raw(&mut b, name, *kind, *link, data);
+        }
+        let tar = b.into_inner().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn hostile_archives_are_refused_with_nothing_written() {
+        use tar::EntryType::{Block, Char, Directory, Fifo, Link, Regular, Symlink};
+        let cases: Vec<(&str, Vec<(&str, tar::EntryType, Option<&str>)>, &str)> = vec![
+            ("traversal", vec![("ok.txt", Regular, None), ("../evil.txt", Regular, None)], "contains `..`"),
+            ("nested traversal", vec![("a/../../evil.txt", Regular, None)], "contains `..`"),
+            ("absolute", vec![("/tmp/evil.txt", Regular, None)], "absolute"),
+            ("symlink escape", vec![("link", Symlink, Some("../../outside"))], "outside the app"),
+            ("absolute symlink", vec![("passwd", Symlink, Some("/etc/passwd"))], "outside the app"),
+            (
+                "write through a link",
+                vec![("d", Symlink, Some("..")), ("d/evil.txt", Regular, None)],
+                "outside the app",
+            ),
+            ("link chain", vec![("l1", Symlink, Some(".")), ("l2", Symlink, Some("l1/.."))], "outside the app"),
+            ("link loop", vec![("a", Symlink, Some("b")), ("b", Symlink, Some("a"))], "outside the app"),
+            ("hard link out", vec![("h", Link, Some("../etc/passwd"))], "hard link"),
+            ("char device", vec![("dev", Char, None)], "device file"),
+            ("block device", vec![("dev", Block, None)], "device file"),
+            ("fifo", vec![("pipe", Fifo, None)], "named pipe"),
+            ("root as file", vec![("./", Regular, None)], "app root"),
+            ("dir then escape", vec![("sub", Directory, None), ("sub/x", Symlink, Some("../../x"))], "outside"),
+        ];
+        for (what, entries, expected) in cases {
+            let outer = tempfile::tempdir().unwrap();
+            let dest = outer.path().join("app");
+            let err = import_bytes(&archive(&entries), &dest, &ImportOptions::default()).unwrap_err();
+            assert!(matches!(err.downcast_ref::<SlugError>(), Some(SlugError::Hostile { .. })), "{what}: {err}");
+            assert!(err.to_string().contains(expected), "{what}: {err}");
+            assert!(err.to_string().ends_with("nothing was extracted"), "{what}: {err}");
+            assert!(!dest.exists(), "{what}: the target was created");
+            assert_eq!(std::fs::read_dir(outer.path()).unwrap().count(), 0, "{what}: something was written");
+        }
+    }
+
+    #[test]
+    fn links_that_stay_inside_are_fine() {
+        use tar::EntryType::{Directory, Link, Regular, Symlink};
+        let bytes = archive(&[
+            ("lib", Directory, None),
+            ("lib/real.so", Regular, None),
+            ("lib/alias.so", Symlink, Some("real.so")),
+            ("up", Symlink, Some("lib/../lib")),
+            ("venv-python", Symlink, Some("/app/lib/real.so")),
+            ("hard", Link, Some("lib/real.so")),
+        ]);
+        let dest = tempfile::tempdir().unwrap();
+        import_bytes(&bytes, dest.path(), &ImportOptions::default()).unwrap();
+        assert_eq!(std::fs::read_to_string(dest.path().join("lib/alias.so")).unwrap(), "pwned");
+        assert_eq!(std::fs::read_to_string(dest.path().join("hard")).unwrap(), "pwned");
+    }
+
+    #[test]
+    fn oversize_archive_is_refused() {
+        let bytes = archive(&[("a", tar::EntryType::Regular, None), ("b", tar::EntryType::Regular, None)]);
+        let dest = tempfile::tempdir().unwrap();
+        let err =
+            import_bytes(&bytes, &dest.path().join("x"), &ImportOptions { max_unpacked: 6, owner: None }).unwrap_err();
+        assert!(matches!(err.downcast_ref::<SlugError>(), Some(SlugError::UnpackedTooLarge { .. })), "{err}");
+        assert!(!dest.path().join("x").exists());
+    }
+
+    #[test]
+    fn heroku_nested_layout_is_unpacked_at_the_root() {
+        use tar::EntryType::{Directory, Regular};
+        let bytes =
+            archive(&[("./app/", Directory, None), ("./app/Procfile", Regular, None), ("./app/app", Directory, None)]);
+        let dest = tempfile::tempdir().unwrap();
+        import_bytes(&bytes, dest.path(), &ImportOptions::default()).unwrap();
+        assert!(dest.path().join("Procfile").is_file());
+        assert!(dest.path().join("app").is_dir());
+        assert!(!dest.path().join("app/Procfile").exists());
+    }
+
+    #[test]
+    fn inspect_reads_procfile_and_metadata() {
+        let app = sample_app();
+        std::fs::create_dir(app.path().join(".slipway")).unwrap();
+        std::fs::write(
+            app.path().join(METADATA_PATH),
+            r#"{"slipway_version":"0.1.0","stack":"s-1","buildpacks":[{"name":"Static","source":"static@1.0.0"}],"process_types":{"web":"./run"}}"#,
+        )
+        .unwrap();
+        let out = tempfile::tempdir().unwrap();
+        let slug = out.path().join("s.tgz");
+        generate(app.path(), &slug, DEFAULT_MAX_SIZE).unwrap();
+        let i = inspect(&slug).unwrap();
+        assert_eq!(i.process_types, vec![("web".to_string(), "./run".to_string())]);
+        assert_eq!(i.metadata.as_ref().unwrap().stack, "s-1");
+        let text = i.render();
+        assert!(text.contains("Buildpack:     Static (static@1.0.0)"), "{text}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1G").unwrap(), 1_000_000_000);
+        assert_eq!(parse_size("300MB").unwrap(), 300_000_000);
+        assert_eq!(parse_size("512mib").unwrap(), 512 * 1024 * 1024);
+        assert_eq!(parse_size("42").unwrap(), 42);
+        assert!(parse_size("lots").is_err());
+    }
+}
