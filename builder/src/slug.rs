@@ -651,7 +651,10 @@ mod tests {
         b.append(&h, data).unwrap();
     }
 
-    fn archive(entries: &[(&str, tar::EntryType, Option<&str>)]) -> Vec<u8> {
+    /// (name, type, link target) of one hand-made archive entry.
+    type RawEntry<'a> = (&'a str, tar::EntryType, Option<&'a str>);
+
+    fn archive(entries: &[RawEntry]) -> Vec<u8> {
         let mut b = tar::Builder::new(Vec::new());
         for (name, kind, link) in entries {
             let data: &[u8] = if *kind == tar::EntryType::Regular { b"pwned" } else { b"" };
@@ -666,7 +669,7 @@ mod tests {
     #[test]
     fn hostile_archives_are_refused_with_nothing_written() {
         use tar::EntryType::{Block, Char, Directory, Fifo, Link, Regular, Symlink};
-        let cases: Vec<(&str, Vec<(&str, tar::EntryType, Option<&str>)>, &str)> = vec![
+        let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
             ("traversal", vec![("ok.txt", Regular, None), ("../evil.txt", Regular, None)], "contains `..`"),
             ("nested traversal", vec![("a/../../evil.txt", Regular, None)], "contains `..`"),
             ("absolute", vec![("/tmp/evil.txt", Regular, None)], "absolute"),
