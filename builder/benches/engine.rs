@@ -1,0 +1,201 @@
+//! `make bench`: measured side by side in one run, medians of 5, printed as ratios.
+//!
+//! 1. Slug compression: `slipway slug generate` vs `tar -czf` (gzip -6) vs `tar | pigz` on the
+//!    same tree of 200+ MB of mixed files (source-like text, logs, binaries, already-compressed
+//!    data, many small files). Targets: time <= pigz's, size <= gzip -6's + 5%.
+//! 2. The engine's own overhead for a null-buildpack build (total minus time inside buildpack
+//!    scripts). Target: under 100 ms.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 5;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// xorshift64*: a deterministic stream, so every run measures the same tree.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const WORDS: &[&str] = &[
+    "fn", "let", "mut", "self", "return", "if", "else", "match", "struct", "impl", "pub", "use", "for", "in",
+    "while", "loop", "import", "from", "def", "class", "const", "function", "var", "async", "await", "true",
+    "false", "null", "None", "string", "value", "request", "response", "config", "handler", "buffer", "error",
+    "result", "index", "length", "users", "session", "render", "template", "database", "query", "cache",
+];
+
+fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 32);
+    while out.len() < len {
+        let indent = rng.below(4) as usize * 4;
+        out.extend(std::iter::repeat_n(b' ', indent));
+        for _ in 0..(3 + rng.below(9)) {
+            out.extend_from_slice(WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes());
+            out.push(if rng.below(7) == 0 { b'(' } else { b' ' });
+        }
+        if rng.below(5) == 0 {
+            out.extend_from_slice(format!("{}", rng.next() % 100_000).as_bytes());
+        }
+        out.push(b'\n');
+    }
+    out.truncate(len);
+    out
+}
+
+fn random(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Machine code-ish: runs of repeated structure with random operands.
+fn binary(rng: &mut Rng, len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 64);
+    let patterns: Vec<Vec<u8>> = (0..64)
+        .map(|_| {
+            let len = 4 + rng.below(12) as usize;
+            random(rng, len)
+        })
+        .collect();
+    while out.len() < len {
+        out.extend_from_slice(&patterns[rng.below(64) as usize]);
+        if rng.below(3) == 0 {
+            out.extend_from_slice(&rng.next().to_le_bytes()[..(1 + rng.below(4) as usize)]);
+        }
+        if rng.below(10) == 0 {
+            out.extend(std::iter::repeat_n(0u8, rng.below(32) as usize));
+        }
+    }
+    out.truncate(len);
+    out
+}
+
+/// A 200+ MB app-like tree, made once and kept under .bench/.
+fn make_tree(dir: &Path) -> u64 {
+    let marker = dir.join(".complete");
+    if marker.exists() {
+        return std::fs::read_to_string(&marker).unwrap().trim().parse().unwrap();
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    let mut rng = Rng(0x5eed_1234_abcd_ef01);
+    let mut total = 0u64;
+    let mut write = |rel: String, data: Vec<u8>| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        total += data.len() as u64;
+        std::fs::write(p, data).unwrap();
+    };
+    // 60 MB of source files, 2-30 KB each, in nested packages (node_modules-like).
+    let mut n = 0;
+    let mut size = 0;
+    while size < 60_000_000 {
+        let len = 2_000 + rng.below(28_000) as usize;
+        let rel = format!("node_modules/pkg{}/lib/sub{}/file{n}.js", n / 40, n % 7);
+        write(rel, text(&mut rng, len));
+        size += len;
+        n += 1;
+    }
+    // 45 MB of logs and JSON-like data in bigger files.
+    for i in 0..15 {
+        write(format!("data/log{i}.txt"), text(&mut rng, 3_000_000));
+    }
+    // 55 MB of shared libraries / executables.
+    for i in 0..11 {
+        write(format!("vendor/lib/libthing{i}.so"), binary(&mut rng, 5_000_000));
+    }
+    // 45 MB of already-compressed assets (images, archives).
+    for i in 0..30 {
+        write(format!("public/assets/image{i}.png"), random(&mut rng, 1_500_000));
+    }
+    std::fs::write(&marker, total.to_string()).unwrap();
+    total
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn time(mut f: impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+fn sh(script: &str) {
+    let status = Command::new("bash").args(["-c", script]).status().unwrap();
+    assert!(status.success(), "failed: {script}");
+}
+
+fn main() {
+    let slipway = env!("CARGO_BIN_EXE_slipway");
+    let bench = root().join(".bench");
+    std::fs::create_dir_all(&bench).unwrap();
+    let tree = bench.join("tree");
+    println!("== slug compression");
+    let bytes = make_tree(&tree);
+    println!("tree: {} MB of mixed files in {}", bytes / 1_000_000, tree.display());
+    let out = bench.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let t = tree.display();
+    let o = out.display();
+    let cases: [(&str, String, PathBuf); 3] = [
+        ("slipway slug generate", format!("{slipway} slug generate --app {t} -o {o}/slipway.tgz >/dev/null"), out.join("slipway.tgz")),
+        ("tar -czf (gzip -6)", format!("tar -C {t} -czf {o}/gzip.tgz ."), out.join("gzip.tgz")),
+        ("tar | pigz -6", format!("tar -C {t} -cf - . | pigz -6 > {o}/pigz.tgz"), out.join("pigz.tgz")),
+    ];
+    let mut results = Vec::new();
+    for (name, script, file) in &cases {
+        sh(script); // warm the page cache
+        let runs: Vec<Duration> = (0..RUNS).map(|_| time(|| sh(script))).collect();
+        let size = std::fs::metadata(file).unwrap().len();
+        let m = median(runs);
+        println!("{name:<24} median {:>7.2}s  size {:>6.1} MB", m.as_secs_f64(), size as f64 / 1e6);
+        results.push((m, size));
+    }
+    let (ours, gzip, pigz) = (results[0], results[1], results[2]);
+    println!(
+        "ratio time  slipway/pigz  = {:.2}  (target <= 1.00)",
+        ours.0.as_secs_f64() / pigz.0.as_secs_f64()
+    );
+    println!("ratio time  slipway/gzip  = {:.2}", ours.0.as_secs_f64() / gzip.0.as_secs_f64());
+    println!("ratio size  slipway/gzip6 = {:.3} (target <= 1.050)", ours.1 as f64 / gzip.1 as f64);
+    println!("ratio size  pigz/gzip6    = {:.3}", pigz.1 as f64 / gzip.1 as f64);
+
+    println!("\n== engine overhead (null buildpack)");
+    let app = root().join("fixtures/null/null-app");
+    let mut overhead = Vec::new();
+    let mut walls = Vec::new();
+    for _ in 0..RUNS {
+        let t = Instant::now();
+        let o = Command::new(slipway)
+            .args(["build", app.to_str().unwrap(), "-o", &format!("{o}/null.tgz"), "--json"])
+            .output()
+            .unwrap();
+        walls.push(t.elapsed());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let total = summary["total_ms"].as_u64().unwrap();
+        let inside = summary["in_buildpacks_ms"].as_u64().unwrap();
+        overhead.push(Duration::from_millis(total - inside));
+    }
+    println!("whole `slipway build` wall time: median {} ms", median(walls).as_millis());
+    println!("engine overhead (total - inside buildpack scripts): median {} ms (target < 100 ms)", median(overhead).as_millis());
+}
