@@ -31,10 +31,10 @@ impl Rng {
 }
 
 const WORDS: &[&str] = &[
-    "fn", "let", "mut", "self", "return", "if", "else", "match", "struct", "impl", "pub", "use", "for", "in",
-    "while", "loop", "import", "from", "def", "class", "const", "function", "var", "async", "await", "true",
-    "false", "null", "None", "string", "value", "request", "response", "config", "handler", "buffer", "error",
-    "result", "index", "length", "users", "session", "render", "template", "database", "query", "cache",
+    "fn", "let", "mut", "self", "return", "if", "else", "match", "struct", "impl", "pub", "use", "for", "in", "while",
+    "loop", "import", "from", "def", "class", "const", "function", "var", "async", "await", "true", "false", "null",
+    "None", "string", "value", "request", "response", "config", "handler", "buffer", "error", "result", "index",
+    "length", "users", "session", "render", "template", "database", "query", "cache",
 ];
 
 fn text(rng: &mut Rng, len: usize) -> Vec<u8> {
@@ -156,7 +156,11 @@ fn main() {
     let t = tree.display();
     let o = out.display();
     let cases: [(&str, String, PathBuf); 3] = [
-        ("slipway slug generate", format!("{slipway} slug generate --app {t} -o {o}/slipway.tgz >/dev/null"), out.join("slipway.tgz")),
+        (
+            "slipway slug generate",
+            format!("{slipway} slug generate --app {t} -o {o}/slipway.tgz >/dev/null"),
+            out.join("slipway.tgz"),
+        ),
         ("tar -czf (gzip -6)", format!("tar -C {t} -czf {o}/gzip.tgz ."), out.join("gzip.tgz")),
         ("tar | pigz -6", format!("tar -C {t} -cf - . | pigz -6 > {o}/pigz.tgz"), out.join("pigz.tgz")),
     ];
@@ -170,10 +174,7 @@ fn main() {
         results.push((m, size));
     }
     let (ours, gzip, pigz) = (results[0], results[1], results[2]);
-    println!(
-        "ratio time  slipway/pigz  = {:.2}  (target <= 1.00)",
-        ours.0.as_secs_f64() / pigz.0.as_secs_f64()
-    );
+    println!("ratio time  slipway/pigz  = {:.2}  (target <= 1.00)", ours.0.as_secs_f64() / pigz.0.as_secs_f64());
     println!("ratio time  slipway/gzip  = {:.2}", ours.0.as_secs_f64() / gzip.0.as_secs_f64());
     println!("ratio size  slipway/gzip6 = {:.3} (target <= 1.050)", ours.1 as f64 / gzip.1 as f64);
     println!("ratio size  pigz/gzip6    = {:.3}", pigz.1 as f64 / gzip.1 as f64);
@@ -197,5 +198,8 @@ fn main() {
         overhead.push(Duration::from_millis(total - inside));
     }
     println!("whole `slipway build` wall time: median {} ms", median(walls).as_millis());
-    println!("engine overhead (total - inside buildpack scripts): median {} ms (target < 100 ms)", median(overhead).as_millis());
+    println!(
+        "engine overhead (total - inside buildpack scripts): median {} ms (target < 100 ms)",
+        median(overhead).as_millis()
+    );
 }
