@@ -4,7 +4,9 @@ CARGO ?= cargo
 SLIPWAY := target/release/slipway
 DEMO_PORT ?= 5055
 
-.PHONY: all deps build test lint demo demo-stop bench clean
+.PHONY: all deps build engine stack-image test lint demo demo-stop bench clean
+MUSL_TARGET := x86_64-unknown-linux-musl
+ENGINE := target/$(MUSL_TARGET)/release/slipway
 
 all: build
 
@@ -13,6 +15,15 @@ deps:
 
 build: deps
 	$(CARGO) build --release
+
+## the static engine that goes into the stack images
+engine: deps
+	rustup target add $(MUSL_TARGET) >/dev/null 2>&1 || true
+	$(CARGO) build --release --target $(MUSL_TARGET)
+
+## make stack-image: the run and build images (cached: unchanged inputs rebuild nothing)
+stack-image: build engine
+	$(SLIPWAY) stack build --engine $(ENGINE)
 
 lint: deps
 	$(CARGO) fmt --all --check

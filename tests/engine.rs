@@ -64,7 +64,7 @@ impl Drop for Started {
 fn build_and_serve(app: &Path, expected: &str) {
     let out_dir = tempfile::tempdir().unwrap();
     let slug = out_dir.path().join("app.slug.tgz");
-    let o = slipway(&["build", app.to_str().unwrap(), "-o", slug.to_str().unwrap()]);
+    let o = slipway(&["build", "--local", app.to_str().unwrap(), "-o", slug.to_str().unwrap()]);
     assert!(o.status.success(), "build of {} failed:\n{}", app.display(), text(&o));
     let port = free_port();
     let child = Command::new(bin())
@@ -76,10 +76,11 @@ fn build_and_serve(app: &Path, expected: &str) {
     assert_eq!(get_root(port, &mut started.0), expected, "fixture {}", app.display());
 }
 
-/// Every working fixture: its web process answers its own name.
+/// Every working fixture: its web process answers its own name (host mode: the Python and
+/// Node.js fixtures use this host's python3 and node, and fetch from PyPI and npm).
 #[test]
 fn every_fixture_builds_starts_and_answers_its_name() {
-    for bp in ["null", "static"] {
+    for bp in ["null", "static", "python", "nodejs"] {
         for entry in std::fs::read_dir(fixture(bp)).unwrap() {
             let app = entry.unwrap().path();
             let name = app.file_name().unwrap().to_string_lossy().into_owned();
@@ -92,7 +93,8 @@ fn every_fixture_builds_starts_and_answers_its_name() {
 fn start_serves_the_slug_on_the_given_port_and_stops_on_sigterm() {
     let out_dir = tempfile::tempdir().unwrap();
     let slug = out_dir.path().join("s.tgz");
-    let o = slipway(&["build", fixture("static/static-site").to_str().unwrap(), "-o", slug.to_str().unwrap()]);
+    let o =
+        slipway(&["build", "--local", fixture("static/static-site").to_str().unwrap(), "-o", slug.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let port = free_port();
     let mut child = Command::new(bin())
@@ -116,7 +118,14 @@ fn start_serves_the_slug_on_the_given_port_and_stops_on_sigterm() {
 fn build_prints_the_contract_output_and_a_json_summary() {
     let out_dir = tempfile::tempdir().unwrap();
     let slug = out_dir.path().join("s.tgz");
-    let o = slipway(&["build", fixture("null/null-multi").to_str().unwrap(), "-o", slug.to_str().unwrap(), "--json"]);
+    let o = slipway(&[
+        "build",
+        "--local",
+        fixture("null/null-multi").to_str().unwrap(),
+        "-o",
+        slug.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("-----> Null app detected"), "{stdout}");
@@ -135,7 +144,7 @@ fn build_prints_the_contract_output_and_a_json_summary() {
 fn procfile_commands_run_through_bash() {
     let out_dir = tempfile::tempdir().unwrap();
     let slug = out_dir.path().join("s.tgz");
-    assert!(slipway(&["build", fixture("null/null-multi").to_str().unwrap(), "-o", slug.to_str().unwrap()])
+    assert!(slipway(&["build", "--local", fixture("null/null-multi").to_str().unwrap(), "-o", slug.to_str().unwrap()])
         .status
         .success());
     let o = slipway(&["start", slug.to_str().unwrap(), "clock"]);
@@ -147,7 +156,7 @@ fn procfile_commands_run_through_bash() {
 #[test]
 fn broken_fixtures_fail_with_their_documented_errors() {
     let cases = [
-        ("broken/nothing-detects", "Error: no buildpack detected this app (tried: static, null)"),
+        ("broken/nothing-detects", "Error: no buildpack detected this app (tried: python, nodejs, static, null)"),
         ("broken/compile-fails", "Error: Failing bin/compile failed: exit status 1"),
         (
             "broken/malformed-procfile",
@@ -157,13 +166,13 @@ fn broken_fixtures_fail_with_their_documented_errors() {
     for (app, expected) in cases {
         let out_dir = tempfile::tempdir().unwrap();
         let slug = out_dir.path().join("s.tgz");
-        let o = slipway(&["build", fixture(app).to_str().unwrap(), "-o", slug.to_str().unwrap()]);
+        let o = slipway(&["build", "--local", fixture(app).to_str().unwrap(), "-o", slug.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{app}: {}", text(&o));
         assert!(text(&o).contains(expected), "{app}: {}", text(&o));
         assert!(!slug.exists(), "{app}: a slug was written");
     }
     // The failing buildpack's own output reached the log as it ran.
-    let o = slipway(&["build", fixture("broken/compile-fails").to_str().unwrap(), "-o", "/dev/null"]);
+    let o = slipway(&["build", "--local", fixture("broken/compile-fails").to_str().unwrap(), "-o", "/dev/null"]);
     assert!(text(&o).contains("compile-fails: dependency 'unobtainium' not found"));
 }
 
@@ -171,6 +180,7 @@ fn broken_fixtures_fail_with_their_documented_errors() {
 fn unreachable_buildpack_is_an_error_naming_the_url() {
     let o = slipway(&[
         "build",
+        "--local",
         fixture("static/static-site").to_str().unwrap(),
         "-o",
         "/dev/null",
@@ -214,6 +224,7 @@ fn buildpack_from_a_local_git_repo_at_a_ref() {
         let slug = tmp.path().join("s.tgz");
         let o = slipway(&[
             "build",
+            "--local",
             fixture("static/static-site").to_str().unwrap(),
             "-o",
             slug.to_str().unwrap(),
@@ -304,7 +315,7 @@ fn herokuish_surface_under_its_own_names() {
     assert!(run("herokuish", &["buildpack", "install"]).status.success());
     let listed = String::from_utf8_lossy(&run("herokuish", &["buildpack", "list"]).stdout).into_owned();
     let names: Vec<&str> = listed.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
-    assert_eq!(names, ["01_static", "02_null"]);
+    assert_eq!(names, ["01_python", "02_nodejs", "03_static", "04_null"]);
     let o = run("herokuish", &["buildpack", "detect", fixture("static/static-site").to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Static");
 }

@@ -49,9 +49,37 @@ struct BuildArgs {
     /// Keep the buildpack cache here between builds [default: a fresh temp dir]
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Build on this host, not in a stack-image container (the only mode so far)
+    /// Build on this host instead of in a build-image container
     #[arg(long)]
     local: bool,
+    /// The app's name (cache volume, image name) [default: the directory's name]
+    #[arg(long)]
+    app: Option<String>,
+    /// Start with an empty buildpack cache (container builds keep one per app)
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Memory limit of the build container, e.g. 2G
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// CPU limit of the build container, e.g. 1.5
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
+    #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// Pass the -e config vars to a Dockerfile build as build args
+    #[arg(long)]
+    build_args: bool,
+    /// Name of the release image [default: slipway-app/APP:latest]
+    #[arg(long, value_name = "NAME:TAG")]
+    image: Option<String>,
+    /// Do not make a release image (container builds)
+    #[arg(long)]
+    no_image: bool,
+    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::stack::BUILD_IMAGE)]
+    build_image: String,
+    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::stack::RUN_IMAGE)]
+    run_image: String,
     /// Stop a buildpack script after this many seconds
     #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
     timeout: u64,
@@ -69,8 +97,23 @@ struct BuildArgs {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build an app directory into a slug on this host
-    Build(BuildArgs),
-    /// Run a process type from a slug, with PORT set (web: 5000)
+    Build(Box<BuildArgs>),
+    /// Run a process type of a release image, its port published on 127.0.0.1
+    RunImage {
+        image: String,
+        #[arg(default_value = "web")]
+        process_type: String,
+        /// Host port on 127.0.0.1 [default: any free one]
+        #[arg(short, long)]
+        port: Option<u16>,
+        /// Config var for the process (repeatable)
+        #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// Start it, print its container id and URL, and return
+        #[arg(short, long)]
+        detach: bool,
+    },
+    /// Run a process type from a slug (or a release image), with PORT set (web: 5000)
     Start {
         slug: PathBuf,
         #[arg(default_value = "web")]
@@ -102,6 +145,9 @@ enum Command {
     /// herokuish: generate, import, export and inspect slugs
     #[command(subcommand)]
     Slug(SlugCommand),
+    /// The stack images (run and build), made from a debootstrapped Debian
+    #[command(subcommand)]
+    Stack(StackCommand),
     /// herokuish: print the paths in use (each overridable by its variable)
     Paths,
     /// Print the version
@@ -109,9 +155,35 @@ enum Command {
 }
 
 #[derive(Subcommand, Debug)]
+enum StackCommand {
+    /// Build the run and build images (nothing happens when they are up to date)
+    Build {
+        /// Engine binary to put in the images [default: this binary]
+        #[arg(long, env = "SLIPWAY_ENGINE_BINARY")]
+        engine: Option<PathBuf>,
+        /// Rebuild even when the images are up to date
+        #[arg(long)]
+        force: bool,
+        #[arg(long, default_value = "bookworm")]
+        suite: String,
+        #[arg(long, env = "SLIPWAY_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian")]
+        mirror: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum BuildpackCommand {
     /// Build IMPORT_PATH (or APP_PATH) into APP_PATH
-    Build,
+    Build {
+        /// Buildpack to use instead of auto-detection (repeatable; slipway's addition)
+        #[arg(short = 'b', long = "buildpack", value_name = "URL")]
+        buildpacks: Vec<String>,
+        /// Then write the slug of APP_PATH here (slipway's addition)
+        #[arg(long, value_name = "FILE")]
+        slug: Option<PathBuf>,
+        #[arg(long, env = "SLIPWAY_SLUG_MAX_SIZE", default_value = "1G")]
+        max_size: String,
+    },
     /// Print the name of the buildpack that detects the app
     Detect { dir: Option<PathBuf> },
     /// Install a buildpack into BUILDPACK_PATH (all defaults when no URL is given)
@@ -209,12 +281,34 @@ fn chain(err: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<i32> {
     let toml = cli.buildpacks_toml.as_deref();
     match cli.command {
-        Command::Build(args) => build(args, toml),
-        Command::Start { slug, process_type, port, env } => start(&slug, &process_type, port, &env),
+        Command::Build(args) => build(*args, toml),
+        Command::Start { slug, process_type, port, env } => {
+            if slug.is_file() {
+                start(&slug, &process_type, port, &env)
+            } else {
+                let image = slug.to_string_lossy().into_owned();
+                block_on(crate::runimage::run(&image, &process_type, port.unwrap_or(5000), &parse_env(&env)?, false))
+            }
+        }
+        Command::RunImage { image, process_type, port, env, detach } => {
+            block_on(crate::runimage::run(&image, &process_type, port.unwrap_or(0), &parse_env(&env)?, detach))
+        }
         Command::Test { dir, expected, path, buildpacks } => test(&dir, expected, &path, buildpacks, toml),
         Command::Buildpack(cmd) => buildpack(cmd, toml),
         Command::Procfile(cmd) => procfile(cmd),
         Command::Slug(cmd) => slug_command(cmd),
+        Command::Stack(StackCommand::Build { engine, force, suite, mirror }) => {
+            let engine_binary = match engine {
+                Some(p) => p,
+                None => std::env::current_exe().context("cannot find this binary")?,
+            };
+            let opts = crate::stack::StackOptions { engine_binary, suite, mirror, force };
+            block_on(async {
+                let engine = crate::docker::Engine::connect().await?;
+                crate::stack::build(&engine, &opts).await
+            })?;
+            Ok(0)
+        }
         Command::Paths => {
             print!("{}", Paths::from_env().render());
             Ok(0)
@@ -224,6 +318,15 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// Runs host orchestration (the Docker side) on a tokio runtime.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(f)
 }
 
 fn parse_env(items: &[String]) -> Result<Vars> {
@@ -265,7 +368,118 @@ fn host_options(dir: &Path, ws: &Path, explicit: Vec<String>, toml: Option<&Path
     })
 }
 
+/// An app name from a directory name: lowercase letters, digits and `-`.
+fn sanitize_app_name(name: &str) -> String {
+    let s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    if s.is_empty() {
+        "app".into()
+    } else {
+        s
+    }
+}
+
 fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
+    if args.local {
+        build_local(args, toml)
+    } else {
+        block_on(build_in_container(args))
+    }
+}
+
+/// Whether the app chose buildpacks itself (then a Dockerfile is just a file).
+fn chooses_buildpacks(dir: &Path, config: &Vars) -> Result<bool> {
+    Ok(config.contains_key("BUILDPACK_URL")
+        || std::env::var_os("BUILDPACK_URL").is_some()
+        || dir.join(".buildpacks").is_file()
+        || envdir::read_dotenv(dir)?.contains_key("BUILDPACK_URL"))
+}
+
+async fn build_in_container(args: BuildArgs) -> Result<i32> {
+    let started = Instant::now();
+    let config = parse_env(&args.env)?;
+    let dir =
+        args.dir.canonicalize().with_context(|| format!("app directory {} does not exist", args.dir.display()))?;
+    let app = sanitize_app_name(&args.app.clone().unwrap_or_else(|| app_name(&dir)));
+    let tag = args.image.clone().unwrap_or_else(|| format!("{}:latest", crate::image::repository(&app)));
+    let source_version = std::env::var("SOURCE_VERSION").ok().or_else(|| pipeline::git_revision(&dir));
+    let engine = crate::docker::Engine::connect().await?;
+    let mut summary = serde_json::json!({ "app": app });
+    if args.buildpacks.is_empty() && crate::dockerfile::is_dockerfile_app(&dir) && !chooses_buildpacks(&dir, &config)? {
+        let b = crate::dockerfile::DockerfileBuild {
+            dir: &dir,
+            app: &app,
+            tag: &tag,
+            config: &config,
+            build_args: args.build_args,
+            source_version: source_version.as_deref(),
+        };
+        let port = crate::dockerfile::build(&engine, &b).await?;
+        let size = engine.image_size(&tag).await?;
+        output::header(format!("Image: {tag} ({}), listening on PORT {port}", output::size(size)));
+        summary["image"] = tag.clone().into();
+        summary["image_size"] = size.into();
+        summary["port"] = port.into();
+        summary["buildpacks"] = serde_json::json!([{"name": "Dockerfile", "source": "Dockerfile"}]);
+    } else {
+        let output_path = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("{app}.slug.tgz")));
+        let cache = match (&args.cache_dir, args.no_cache) {
+            (Some(d), _) => crate::container::Cache::HostDir(d.clone()),
+            (None, true) => crate::container::Cache::None,
+            (None, false) => crate::container::Cache::Volume,
+        };
+        let b = crate::container::ContainerBuild {
+            app_dir: dir.clone(),
+            app: app.clone(),
+            output: output_path.clone(),
+            buildpacks: args.buildpacks.clone(),
+            config,
+            cache,
+            image: args.build_image.clone(),
+            timeout: Duration::from_secs(args.timeout),
+            memory: args.memory.as_deref().map(slug::parse_size).transpose()?,
+            cpus: args.cpus,
+            ca_bundle: args.ca_bundle.clone().or_else(crate::container::default_ca_bundle),
+            source_version,
+            max_size: slug::parse_size(&args.max_size)?,
+        };
+        let report = crate::container::build(&engine, &b).await?;
+        output::header(format!("Slug: {} ({})", output_path.display(), output::size(report.slug_size)));
+        let mut phases = report.phases;
+        if !args.no_image {
+            let t = Instant::now();
+            crate::image::from_slug(&engine, &output_path, &args.run_image, &app, "latest", &tag).await?;
+            phases.push(("image".into(), t.elapsed()));
+            let size = engine.image_size(&tag).await?;
+            summary["image"] = tag.clone().into();
+            summary["image_size"] = size.into();
+        }
+        let inspection = slug::inspect(&output_path)?;
+        summary["slug"] = serde_json::to_value(&output_path)?;
+        summary["slug_size"] = report.slug_size.into();
+        summary["buildpacks"] = serde_json::to_value(inspection.metadata.map(|m| m.buildpacks).unwrap_or_default())?;
+        summary["process_types"] =
+            serde_json::to_value(inspection.process_types.into_iter().collect::<std::collections::BTreeMap<_, _>>())?;
+        summary["durations_ms"] = phases
+            .iter()
+            .map(|(n, d)| (n.clone(), serde_json::Value::from(d.as_millis() as u64)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    summary["total_ms"] = (started.elapsed().as_millis() as u64).into();
+    output::header(format!("Done in {}", output::duration(started.elapsed())));
+    if args.json {
+        println!("{summary}");
+    }
+    Ok(0)
+}
+
+fn build_local(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
     let max_size = slug::parse_size(&args.max_size)?;
     let config = parse_env(&args.env)?;
     let ws = workspace()?;
@@ -389,17 +603,26 @@ fn herokuish_options(paths: &Paths, toml: Option<&Path>, ws: &Path, mode: Mode) 
 fn buildpack(cmd: BuildpackCommand, toml: Option<&Path>) -> Result<i32> {
     let paths = Paths::from_env();
     match cmd {
-        BuildpackCommand::Build => {
+        BuildpackCommand::Build { buildpacks, slug: slug_path, max_size } => {
+            let max_size = slug::parse_size(&max_size)?;
             let ws = workspace()?;
-            let opts = herokuish_options(&paths, toml, ws.path(), Mode::Build)?;
+            let mut opts = herokuish_options(&paths, toml, ws.path(), Mode::Build)?;
+            opts.explicit = buildpacks;
             std::fs::create_dir_all(&paths.app)?;
             if let Some(u) = &opts.user {
                 if !u.owns(&paths.app) {
                     u.chown(&paths.app)?;
                 }
             }
-            let report = pipeline::build(&opts)?;
+            let mut report = pipeline::build(&opts)?;
             crate::fsutil::move_contents(&opts.build_dir, &paths.app, opts.user.as_ref())?;
+            if let Some(out) = slug_path {
+                let t = Instant::now();
+                let stats = slug::generate(&paths.app, &out, max_size)?;
+                report.phases.push(("slug".into(), t.elapsed()));
+                report.total += t.elapsed();
+                output::header(format!("Compressed slug: {}", output::size(stats.compressed)));
+            }
             report.print_summary();
             Ok(0)
         }

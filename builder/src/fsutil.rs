@@ -69,6 +69,9 @@ pub fn clear_dir(dir: &Path) -> Result<()> {
 /// Moves the contents of `src` into the (emptied) `dst`: renames when both are on one file
 /// system, copies otherwise.
 pub fn move_contents(src: &Path, dst: &Path, owner: Option<&AppUser>) -> Result<()> {
+    if src.canonicalize().ok() == dst.canonicalize().ok() && src.exists() {
+        return Ok(()); // built in place
+    }
     clear_dir(dst)?;
     for entry in std::fs::read_dir(src)? {
         let entry = entry?;

@@ -7,23 +7,31 @@
 //! - [`procfile`] and [`release`]: the two small formats a build produces;
 //! - [`slug`]: the compiled app as a gzip tar, and its safe import;
 //! - [`process`]: starting a process type with the `.profile.d` contract;
+//! - [`stack`]: the stack images; [`docker`]: the Docker engine through its API;
 //! - [`cli`]: the command line, including herokuish's surface (`/build`, `/start`, `/exec`).
 
 pub mod buildpack;
 pub mod cli;
+pub mod container;
 pub mod defaults;
+pub mod docker;
+pub mod dockerfile;
 pub mod envdir;
 pub mod exec;
 pub mod fsutil;
+pub mod image;
 pub mod output;
 pub mod paths;
 pub mod pipeline;
 pub mod process;
 pub mod procfile;
+pub mod progress;
 pub mod release;
+pub mod runimage;
 pub mod slug;
 pub mod smoke;
 pub mod source;
+pub mod stack;
 #[cfg(test)]
 mod testutil;
 pub mod user;

@@ -113,7 +113,12 @@ pub fn write_slug<W: Write + Send + 'static>(app_dir: &Path, w: W, max_size: u64
         .map_err(|e| anyhow!("cannot start compression: {e}"))?
         .from_writer(limited);
     let too_large = |written: &AtomicU64| written.load(Ordering::Relaxed) > max_size;
-    let result = append_tree(app_dir, &mut gz);
+    let result = (|| {
+        let mut builder = tar::Builder::new(&mut gz as &mut dyn Write);
+        let stats = append_tree(&mut builder, app_dir, Path::new(""))?;
+        builder.finish()?;
+        Ok::<_, anyhow::Error>(stats)
+    })();
     let finished = gz.finish();
     if too_large(&written) {
         return Err(SlugError::TooLarge { limit: max_size }.into());
@@ -123,10 +128,11 @@ pub fn write_slug<W: Write + Send + 'static>(app_dir: &Path, w: W, max_size: u64
     Ok(GenerateStats { compressed: written.load(Ordering::Relaxed), unpacked, entries })
 }
 
-fn append_tree(app_dir: &Path, w: &mut dyn Write) -> Result<(u64, u64)> {
+/// Writes `app_dir` as a tar (sorted, owned by the app user, top-level `.git` left out) under
+/// `prefix`; returns the unpacked bytes and entry count. Also used to upload sources.
+pub fn append_tree<W: Write>(builder: &mut tar::Builder<W>, app_dir: &Path, prefix: &Path) -> Result<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
     let clamp = source_date_epoch();
-    let mut builder = tar::Builder::new(w);
     let (mut unpacked, mut entries) = (0u64, 0u64);
     let walker = walkdir::WalkDir::new(app_dir)
         .min_depth(1)
@@ -136,7 +142,8 @@ fn append_tree(app_dir: &Path, w: &mut dyn Write) -> Result<(u64, u64)> {
         .filter_entry(|e| !(e.depth() == 1 && e.file_name() == ".git"));
     for entry in walker {
         let entry = entry.with_context(|| format!("cannot read {}", app_dir.display()))?;
-        let rel = entry.path().strip_prefix(app_dir).expect("under the app dir");
+        let rel = prefix.join(entry.path().strip_prefix(app_dir).expect("under the app dir"));
+        let rel = rel.as_path();
         let meta = entry.metadata()?;
         let ft = meta.file_type();
         let mut header = tar::Header::new_gnu();
@@ -169,7 +176,6 @@ fn append_tree(app_dir: &Path, w: &mut dyn Write) -> Result<(u64, u64)> {
         }
         entries += 1;
     }
-    builder.finish()?;
     Ok((unpacked, entries))
 }
 

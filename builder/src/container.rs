@@ -1,0 +1,245 @@
+//! Builds in containers (the default for `slipway build`): the engine runs inside the build
+//! image, driven through the Docker API.
+//!
+//! 1. A container is created from the build image, with the per-app cache volume at CACHE_PATH,
+//!    the host's CA bundle and proxy settings, and memory/CPU limits.
+//! 2. The source (and any local `--buildpack` directories, and the config vars as ENV_PATH
+//!    files) are streamed in as one tar; config values never appear in the container's config.
+//! 3. The engine runs `buildpack build --slug`; its log is passed through live.
+//! 4. The slug is copied out; the container is removed on every path, Ctrl-C included.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::models::{ContainerCreateBody, HostConfig, VolumeCreateRequest};
+
+use crate::docker::{Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
+use crate::envdir::Vars;
+use crate::exec::ExecError;
+use crate::output;
+use crate::progress::Step;
+
+/// Where the buildpack cache lives between builds of one app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cache {
+    /// The named volume `slipway-cache-APP` (the default).
+    Volume,
+    /// A directory on this host.
+    HostDir(PathBuf),
+    /// A fresh, empty cache.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerBuild {
+    pub app_dir: PathBuf,
+    pub app: String,
+    pub output: PathBuf,
+    pub buildpacks: Vec<String>,
+    pub config: Vars,
+    pub cache: Cache,
+    pub image: String,
+    pub timeout: Duration,
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+    pub ca_bundle: Option<PathBuf>,
+    pub source_version: Option<String>,
+    pub max_size: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContainerBuildReport {
+    pub slug_size: u64,
+    pub phases: Vec<(String, Duration)>,
+}
+
+/// The host's CA bundle: the setting, else `SSL_CERT_FILE`, else Debian's bundle.
+pub fn default_ca_bundle() -> Option<PathBuf> {
+    std::env::var_os("SLIPWAY_CA_BUNDLE")
+        .or_else(|| std::env::var_os("SSL_CERT_FILE"))
+        .map(PathBuf::from)
+        .or_else(|| Some(PathBuf::from("/etc/ssl/certs/ca-certificates.crt")))
+        .filter(|p| p.is_file())
+}
+
+/// Where build containers find the bundle, and the variables tools read it from.
+const CA_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";
+const CA_VARIABLES: [&str; 6] =
+    ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"];
+const PROXY_VARIABLES: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+
+pub fn cache_volume(app: &str) -> String {
+    format!("slipway-cache-{app}")
+}
+
+fn unique_suffix() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 40))
+}
+
+/// The tar streamed into the container at /tmp: `app/`, `env/`, `custom-buildpacks/NN-name/`.
+/// Returns it and the buildpack specs as the engine inside should see them.
+fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
+    let mut tar = tar::Builder::new(Vec::new());
+    crate::slug::append_tree(&mut tar, &b.app_dir, Path::new("app"))?;
+    for (k, v) in &b.config {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(v.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, format!("env/{k}"), v.as_bytes())?;
+    }
+    let mut specs = Vec::new();
+    for (i, spec) in b.buildpacks.iter().enumerate() {
+        let local = Path::new(spec);
+        if local.is_dir() {
+            let dir_name = local.canonicalize()?.file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = format!("{i:02}-{}", dir_name.unwrap_or_default());
+            crate::slug::append_tree(&mut tar, local, &Path::new("custom-buildpacks").join(&name))?;
+            specs.push(format!("/tmp/custom-buildpacks/{name}"));
+        } else {
+            specs.push(spec.clone());
+        }
+    }
+    Ok((tar.into_inner()?, specs))
+}
+
+pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuildReport> {
+    if !engine.image_exists(&b.image).await? {
+        bail!("the build image {} is missing: make it with `slipway stack build` (or `make stack-image`)", b.image);
+    }
+    let mut phases = Vec::new();
+    let t = Instant::now();
+    let (tar_bytes, specs) = upload_tar(b)?;
+
+    let mut env = vec![format!("SLIPWAY_COMPILE_TIMEOUT={}", b.timeout.as_secs())];
+    if let Some(v) = &b.source_version {
+        env.push(format!("SOURCE_VERSION={v}"));
+    }
+    let mut binds = Vec::new();
+    if let Some(ca) = &b.ca_bundle {
+        let ca = ca.canonicalize().with_context(|| format!("CA bundle {} does not exist", ca.display()))?;
+        binds.push(format!("{}:{CA_IN_CONTAINER}:ro", ca.display()));
+        env.extend(CA_VARIABLES.iter().map(|v| format!("{v}={CA_IN_CONTAINER}")));
+    }
+    for var in PROXY_VARIABLES {
+        if let Ok(v) = std::env::var(var) {
+            env.push(format!("{var}={v}"));
+        }
+    }
+    match &b.cache {
+        Cache::Volume => {
+            let name = cache_volume(&b.app);
+            let labels = [(LABEL_MANAGED.to_string(), "true".to_string()), (LABEL_APP.to_string(), b.app.clone())];
+            let req =
+                VolumeCreateRequest { name: Some(name.clone()), labels: Some(labels.into()), ..Default::default() };
+            engine.api.create_volume(req).await.with_context(|| format!("cannot create the cache volume {name}"))?;
+            binds.push(format!("{name}:/tmp/cache"));
+        }
+        Cache::HostDir(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let dir = dir.canonicalize()?;
+            std::os::unix::fs::chown(&dir, Some(crate::user::DEFAULT_ID), Some(crate::user::DEFAULT_ID)).ok();
+            binds.push(format!("{}:/tmp/cache", dir.display()));
+        }
+        Cache::None => {}
+    }
+    let mut cmd: Vec<String> =
+        ["/usr/local/bin/slipway", "buildpack", "build", "--slug", "/tmp/slug.tgz", "--max-size"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    cmd.push(b.max_size.to_string());
+    for spec in &specs {
+        cmd.extend(["--buildpack".to_string(), spec.clone()]);
+    }
+    let memory = b.memory.map(|m| m as i64);
+    let body = ContainerCreateBody {
+        image: Some(b.image.clone()),
+        cmd: Some(cmd),
+        env: Some(env),
+        labels: Some(
+            [
+                (LABEL_MANAGED.to_string(), "true".to_string()),
+                (LABEL_ROLE.to_string(), "build".to_string()),
+                (LABEL_APP.to_string(), b.app.clone()),
+            ]
+            .into(),
+        ),
+        host_config: Some(HostConfig {
+            binds: Some(binds),
+            memory,
+            memory_swap: memory,
+            nano_cpus: b.cpus.map(|c| (c * 1e9) as i64),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = format!("slipway-build-{}-{}", b.app, unique_suffix());
+    let id = engine.create(&name, body).await?;
+    let result = run(engine, b, &id, tar_bytes, &mut phases, t).await;
+    engine.remove_container(&id).await;
+    let slug_size = result?;
+    Ok(ContainerBuildReport { slug_size, phases })
+}
+
+async fn run(
+    engine: &Engine,
+    b: &ContainerBuild,
+    id: &str,
+    tar_bytes: Vec<u8>,
+    phases: &mut Vec<(String, Duration)>,
+    t: Instant,
+) -> Result<u64> {
+    let step = Step::start(format!("Uploading the source ({})", output::size(tar_bytes.len() as u64)));
+    engine.upload(id, "/tmp", tar_bytes).await?;
+    phases.push(("upload".into(), step.done("Uploaded the source")));
+    let _ = t;
+
+    let t = Instant::now();
+    let mut last_error: Option<String> = None;
+    let mut pending = String::new();
+    let follow = engine.start_and_follow(id, |bytes, is_err| {
+        use std::io::Write;
+        if is_err {
+            let _ = std::io::stderr().write_all(bytes);
+        } else {
+            let _ = std::io::stdout().write_all(bytes);
+            let _ = std::io::stdout().flush();
+        }
+        pending.push_str(&String::from_utf8_lossy(bytes));
+        while let Some(pos) = pending.find('\n') {
+            let line: String = pending.drain(..=pos).collect();
+            if let Some(cause) = line.trim_end().strip_prefix(" !     Error: ") {
+                last_error = Some(cause.to_string());
+            }
+        }
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let outcome = tokio::select! {
+        r = tokio::time::timeout(b.timeout + Duration::from_secs(60), follow) => r,
+        _ = tokio::signal::ctrl_c() => return Err(ExecError::Interrupted { what: "the build".into() }.into()),
+        _ = term.recv() => return Err(ExecError::Interrupted { what: "the build".into() }.into()),
+    };
+    let (code, oom) = match outcome {
+        Ok(r) => r?,
+        Err(_) => bail!("the build did not finish within {}s and was stopped", b.timeout.as_secs()),
+    };
+    phases.push(("build".into(), t.elapsed()));
+    if oom || code == 137 && b.memory.is_some() {
+        let limit = b.memory.map(output::size).unwrap_or_else(|| "the host's".into());
+        bail!("the build ran out of memory (limit {limit}): raise it with --memory");
+    }
+    if code != 0 {
+        return Err(match last_error {
+            Some(cause) => anyhow!("{cause}"),
+            None => anyhow!("the build failed in its container (exit status {code}); see the log above"),
+        });
+    }
+    let t = Instant::now();
+    let size = engine.download_file(id, "/tmp/slug.tgz", &b.output).await?;
+    phases.push(("download".into(), t.elapsed()));
+    Ok(size)
+}

@@ -1,0 +1,245 @@
+//! The Docker engine, through its API (bollard): the few operations slipway needs, each with
+//! errors that say what to do. Nothing here shells out to the docker CLI.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::models::{ContainerCreateBody, PortBinding};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    DownloadFromContainerOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder, TagImageOptionsBuilder,
+    UploadToContainerOptionsBuilder,
+};
+use bollard::Docker;
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt, TryStreamExt};
+
+/// Labels every object slipway creates carries, so cleanup can find them.
+pub const LABEL_MANAGED: &str = "io.slipway.managed";
+pub const LABEL_ROLE: &str = "io.slipway.role";
+pub const LABEL_APP: &str = "io.slipway.app";
+
+pub struct Engine {
+    pub api: Docker,
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(e, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. })
+}
+
+impl Engine {
+    /// Connects (DOCKER_HOST or the local socket) and checks the engine answers.
+    pub async fn connect() -> Result<Engine> {
+        let where_ = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let hint = "start it (`dockerd`, or `make deps`) or point DOCKER_HOST at one";
+        let api = Docker::connect_with_defaults()
+            .map_err(|e| anyhow!("cannot reach the Docker engine at {where_}: {e}; {hint}"))?;
+        let api = tokio::time::timeout(std::time::Duration::from_secs(10), api.negotiate_version())
+            .await
+            .map_err(|_| anyhow!("the Docker engine at {where_} did not answer within 10s; {hint}"))?
+            .map_err(|e| anyhow!("cannot reach the Docker engine at {where_}: {}; {hint}", crate::error_chain(&e)))?;
+        api.ping()
+            .await
+            .map_err(|e| anyhow!("cannot reach the Docker engine at {where_}: {}; {hint}", crate::error_chain(&e)))?;
+        Ok(Engine { api })
+    }
+
+    pub async fn image_exists(&self, name: &str) -> Result<bool> {
+        match self.api.inspect_image(name).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(e).context(format!("cannot inspect image {name}")),
+        }
+    }
+
+    pub async fn image_size(&self, name: &str) -> Result<u64> {
+        let info = self.api.inspect_image(name).await.with_context(|| format!("cannot inspect image {name}"))?;
+        Ok(info.size.unwrap_or(0).max(0) as u64)
+    }
+
+    pub async fn image_labels(&self, name: &str) -> Result<HashMap<String, String>> {
+        let info = self.api.inspect_image(name).await.with_context(|| format!("image {name} does not exist"))?;
+        Ok(info.config.and_then(|c| c.labels).unwrap_or_default())
+    }
+
+    /// The ports an image EXPOSEs, as numbers.
+    pub async fn image_exposed_ports(&self, name: &str) -> Result<Vec<u16>> {
+        let info = self.api.inspect_image(name).await.with_context(|| format!("image {name} does not exist"))?;
+        let ports = info.config.and_then(|c| c.exposed_ports).unwrap_or_default();
+        let mut out: Vec<u16> = ports.iter().filter_map(|p| p.split('/').next()?.parse().ok()).collect();
+        out.sort();
+        Ok(out)
+    }
+
+    pub async fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
+        let opts = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
+        self.api.tag_image(image, Some(opts)).await.with_context(|| format!("cannot tag {image} as {repo}:{tag}"))
+    }
+
+    /// `docker import`: a root file system tar becomes an image.
+    pub async fn import(
+        &self,
+        tar: impl Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+        repo: &str,
+        tag: &str,
+    ) -> Result<()> {
+        let opts = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag).build();
+        let mut progress = self.api.create_image(Some(opts), Some(bollard::body_try_stream(tar)), None);
+        while let Some(item) = progress.next().await {
+            let info = item.context("docker import failed")?;
+            if let Some(detail) = info.error_detail {
+                bail!("docker import failed: {}", detail.message.unwrap_or_default());
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds an image from a context tar, passing each log line to `on_line`. Returns the
+    /// engine's own error message when the Dockerfile fails.
+    pub async fn build(
+        &self,
+        context: Vec<u8>,
+        tag: &str,
+        target: Option<&str>,
+        build_args: HashMap<String, String>,
+        labels: HashMap<String, String>,
+        mut on_line: impl FnMut(&str),
+    ) -> Result<()> {
+        let mut opts = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .buildargs(&build_args)
+            .labels(&labels);
+        if let Some(t) = target {
+            opts = opts.target(t);
+        }
+        let mut stream = self.api.build_image(opts.build(), None, Some(bollard::body_full(Bytes::from(context))));
+        let mut partial = String::new();
+        while let Some(item) = stream.next().await {
+            let info = match item {
+                Ok(i) => i,
+                Err(bollard::errors::Error::DockerStreamError { error }) => bail!("{}", error.trim()),
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => bail!("{}", message.trim()),
+                Err(e) => return Err(anyhow!("the image build failed: {}", crate::error_chain(&e))),
+            };
+            if let Some(detail) = info.error_detail {
+                bail!("{}", detail.message.unwrap_or_default().trim());
+            }
+            if let Some(text) = info.stream {
+                partial.push_str(&text);
+                while let Some(pos) = partial.find('\n') {
+                    let line: String = partial.drain(..=pos).collect();
+                    on_line(line.trim_end());
+                }
+            }
+        }
+        if !partial.trim().is_empty() {
+            on_line(partial.trim_end());
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        let created = self.api.create_container(Some(opts), body).await.map_err(|e| match &e {
+            bollard::errors::Error::DockerResponseServerError { status_code: 404, message } => {
+                anyhow!("cannot create container {name}: {message}")
+            }
+            _ => anyhow!("cannot create container {name}: {}", crate::error_chain(&e)),
+        })?;
+        Ok(created.id)
+    }
+
+    /// Extracts a tar into `dir` inside the (created, not yet started) container.
+    pub async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptionsBuilder::default().path(dir).build();
+        self.api
+            .upload_to_container(container, Some(opts), bollard::body_full(Bytes::from(tar)))
+            .await
+            .with_context(|| format!("cannot copy files into the container at {dir}"))
+    }
+
+    /// Copies one file out of a container into `dest`.
+    pub async fn download_file(&self, container: &str, path: &str, dest: &std::path::Path) -> Result<u64> {
+        let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();
+        let stream = self.api.download_from_container(container, Some(opts)).map_err(std::io::Error::other);
+        let mut reader = tokio_util::io::StreamReader::new(stream);
+        let mut tar_bytes = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut tar_bytes)
+            .await
+            .with_context(|| format!("cannot copy {path} out of the container"))?;
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let mut entry = archive
+            .entries()?
+            .next()
+            .ok_or_else(|| anyhow!("the container has no {path}"))?
+            .with_context(|| format!("cannot read {path} from the container"))?;
+        let tmp = dest.with_extension("partial");
+        let mut out = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", dest.display()))?;
+        let n = std::io::copy(&mut entry, &mut out)?;
+        out.flush()?;
+        std::fs::rename(&tmp, dest)?;
+        Ok(n)
+    }
+
+    /// Starts a created container and passes its output through as it comes; returns the exit
+    /// code and whether the kernel killed it for memory.
+    pub async fn start_and_follow(
+        &self,
+        container: &str,
+        mut on_output: impl FnMut(&[u8], bool),
+    ) -> Result<(i64, bool)> {
+        self.api.start_container(container, None).await.with_context(|| format!("cannot start {container}"))?;
+        let opts = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+        let mut logs = self.api.logs(container, Some(opts));
+        while let Some(chunk) = logs.next().await {
+            match chunk {
+                Ok(bollard::container::LogOutput::StdErr { message }) => on_output(&message, true),
+                Ok(output) => on_output(&output.into_bytes(), false),
+                Err(e) => return Err(anyhow!("lost the build log: {}", crate::error_chain(&e))),
+            }
+        }
+        let mut wait = self.api.wait_container(container, None);
+        let code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(anyhow!("cannot wait for {container}: {}", crate::error_chain(&e))),
+            None => bail!("cannot wait for {container}"),
+        };
+        let state = self.api.inspect_container(container, None).await.ok().and_then(|c| c.state);
+        let oom = state.and_then(|s| s.oom_killed).unwrap_or(false);
+        Ok((code, oom))
+    }
+
+    /// Removes a container and its anonymous volumes, whatever state it is in.
+    pub async fn remove_container(&self, container: &str) {
+        let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+        let _ = self.api.remove_container(container, Some(opts)).await;
+    }
+}
+
+/// Host config publishing `container_port` on 127.0.0.1:`host_port` (0: any free port).
+pub fn loopback_port(container_port: u16, host_port: u16) -> HashMap<String, Option<Vec<PortBinding>>> {
+    let binding = PortBinding {
+        host_ip: Some("127.0.0.1".into()),
+        host_port: Some(if host_port == 0 { String::new() } else { host_port.to_string() }),
+    };
+    HashMap::from([(format!("{container_port}/tcp"), Some(vec![binding]))])
+}
+
+/// A tar (in memory) of `files`: (path in archive, contents, mode).
+pub fn tar_of(files: &[(&str, &[u8], u32)]) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, data, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(0);
+        h.set_cksum();
+        builder.append_data(&mut h, path, *data)?;
+    }
+    Ok(builder.into_inner()?)
+}
