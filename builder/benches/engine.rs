@@ -5,6 +5,10 @@
 //!    data, many small files). Targets: time <= pigz's, size <= gzip -6's + 5%.
 //! 2. The engine's own overhead for a null-buildpack build (total minus time inside buildpack
 //!    scripts). Target: under 100 ms.
+//! 3. With Docker and the stack images: image sizes (targets: run <= 350 MB, build <= 900 MB),
+//!    cold and warm container builds of the Python fixture, and the time from `docker start` to
+//!    the static fixture answering, release image vs the same slug extracted at start (target:
+//!    the release image under 500 ms).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -228,7 +228,10 @@ async fn run(
         Err(_) => bail!("the build did not finish within {}s and was stopped", b.timeout.as_secs()),
     };
     phases.push(("build".into(), t.elapsed()));
-    if oom || code == 137 && b.memory.is_some() {
+    // The kernel kills the largest process of the container: the engine itself, or (more often)
+    // the buildpack step, which the engine then reports as killed by signal 9.
+    let killed = last_error.as_deref().is_some_and(|c| c.contains("killed by signal 9"));
+    if oom || (b.memory.is_some() && (code == 137 || killed)) {
         let limit = b.memory.map(output::size).unwrap_or_else(|| "the host's".into());
         bail!("the build ran out of memory (limit {limit}): raise it with --memory");
     }

@@ -29,6 +29,11 @@ const RUN_PACKAGES: &str = include_str!("../../stack-image/run-packages.txt");
 const BUILD_PACKAGES: &str = include_str!("../../stack-image/build-packages.txt");
 const SLIM_CFG: &str = include_str!("../../stack-image/slim.dpkg.cfg");
 
+/// npm for both images, from its official tarball, pinned by hash (npm 10 supports the
+/// stack's Node.js 18).
+const NPM_VERSION: &str = "10.9.2";
+const NPM_SHA256: &str = "5cd1e5ab971ea6333f910bc2d50700167c5ef4e66da279b2a3efc874c6b116e4";
+
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     /// The engine put into the images (a static build, or this binary).
@@ -68,6 +73,7 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
         RUN_PACKAGES.as_bytes(),
         BUILD_PACKAGES.as_bytes(),
         SLIM_CFG.as_bytes(),
+        NPM_SHA256.as_bytes(),
         &binary,
     ]);
     let (run_tag, build_tag) = (format!("run-{hash}"), format!("build-{hash}"));
@@ -80,7 +86,9 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
         if !engine.image_exists(&base).await? {
             import_base(engine, opts, &base_tag).await?;
         }
+        let npm = tokio::task::spawn_blocking(fetch_npm).await??;
         let context = docker::tar_of(&[
+            ("npm.tgz", &npm, 0o644),
             ("Dockerfile", DOCKERFILE.as_bytes(), 0o644),
             ("run-packages.txt", RUN_PACKAGES.as_bytes(), 0o644),
             ("build-packages.txt", BUILD_PACKAGES.as_bytes(), 0o644),
@@ -164,6 +172,37 @@ async fn import_base(engine: &Engine, opts: &StackOptions, tag: &str) -> Result<
     }
     step.done("Imported the base");
     Ok(())
+}
+
+/// The npm tarball, downloaded once (through the host's CA bundle) and checked.
+fn fetch_npm() -> Result<Vec<u8>> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("slipway");
+    let path = cache.join(format!("npm-{NPM_VERSION}.tgz"));
+    let sha = |bytes: &[u8]| Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>();
+    if let Ok(bytes) = std::fs::read(&path) {
+        if sha(&bytes) == NPM_SHA256 {
+            return Ok(bytes);
+        }
+    }
+    let url = format!("https://registry.npmjs.org/npm/-/npm-{NPM_VERSION}.tgz");
+    let response = crate::slug::http_client()?
+        .get(&url)
+        .send()
+        .map_err(|e| anyhow::anyhow!("could not download {url}: {}", crate::error_chain(&e)))?;
+    if !response.status().is_success() {
+        bail!("could not download {url}: the server answered {}", response.status());
+    }
+    let bytes = response.bytes().with_context(|| format!("could not download {url}"))?.to_vec();
+    if sha(&bytes) != NPM_SHA256 {
+        bail!("{url} does not have the expected sha256 {NPM_SHA256}; refusing it");
+    }
+    std::fs::create_dir_all(&cache)?;
+    std::fs::write(&path, &bytes)?;
+    Ok(bytes)
 }
 
 /// Empties a directory (keeping it).

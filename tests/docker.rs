@@ -1,0 +1,266 @@
+//! Docker integration tests, with the real engine: builds in the stack image, release images
+//! started with their port published on 127.0.0.1, Dockerfile apps, the cache, and broken
+//! inputs that must fail clearly and leave no container behind.
+//!
+//! They need the stack images (`make stack-image`, which `make test` runs first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("fixtures").join(rel)
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn docker(args: &[&str]) -> Output {
+    Command::new("docker").args(args).output().expect("the docker CLI runs")
+}
+
+fn require_stack() {
+    let o = docker(&["image", "inspect", "slipway/stack:build", "slipway/stack:run"]);
+    assert!(o.status.success(), "the stack images are missing: run `make stack-image` first");
+}
+
+/// Containers of one app, in any state.
+fn containers_of(app: &str) -> Vec<String> {
+    let o = docker(&["ps", "-aq", "--filter", &format!("label=io.slipway.app={app}")]);
+    String::from_utf8_lossy(&o.stdout).lines().map(str::to_string).collect()
+}
+
+/// Removes what a test made: containers, the app's images and cache volume.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for id in containers_of(&self.0) {
+            docker(&["rm", "-f", &id]);
+        }
+        docker(&["rmi", "-f", &format!("slipway-app/{}:latest", self.0)]);
+        docker(&["volume", "rm", "-f", &format!("slipway-cache-{}", self.0)]);
+    }
+}
+
+fn build(dir: &Path, app: &str, extra: &[&str]) -> (Output, serde_json::Value) {
+    let out = tempfile::tempdir().unwrap();
+    let slug = out.path().join("app.slug.tgz");
+    let mut args = vec!["build", dir.to_str().unwrap(), "--app", app, "-o", slug.to_str().unwrap(), "--json"];
+    args.extend_from_slice(extra);
+    let o = Command::new(bin()).args(&args).env("CI", "true").env_remove("BUILDPACK_URL").output().unwrap();
+    let json = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (o, json)
+}
+
+/// Starts `image` with `slipway run-image --detach`; returns the published port.
+fn run_detached(image: &str, process_type: &str) -> u16 {
+    let o = Command::new(bin()).args(["run-image", image, process_type, "--detach"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = text(&o);
+    let url = out.split("http://127.0.0.1:").nth(1).expect("a URL is printed");
+    url.split('/').next().unwrap().parse().unwrap()
+}
+
+fn get_root(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(body) = slipway::smoke::get(port, "/", Duration::from_secs(5)) {
+            if body.0 == 200 {
+                return body.1.trim().to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "nothing answered on 127.0.0.1:{port}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn build_run_and_check(fixture_path: &str, app: &str, expected: &str) -> serde_json::Value {
+    require_stack();
+    let _cleanup = Cleanup(app.to_string());
+    let (o, json) = build(&fixture(fixture_path), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let image = json["image"].as_str().expect("an image was made").to_string();
+    let port = run_detached(&image, "web");
+    assert_eq!(get_root(port), expected, "{fixture_path}");
+    json
+}
+
+#[test]
+fn null_fixture_in_a_container() {
+    build_run_and_check("null/null-app", "t-null-app", "null-app");
+}
+
+#[test]
+fn static_fixture_release_image_is_owned_by_the_app_user() {
+    let json = build_run_and_check("static/static-site", "t-static-site", "static-site");
+    let image = json["image"].as_str().unwrap();
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "stat",
+        image,
+        "-c",
+        "%u:%g",
+        "/app",
+        "/app/Procfile",
+        "/app/index.html",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().collect::<Vec<_>>(), ["32767:32767"; 3], "{}", text(&o));
+    let labels = docker(&["image", "inspect", "-f", "{{json .Config.Labels}}", image]);
+    let labels: serde_json::Value = serde_json::from_slice(&labels.stdout).unwrap();
+    assert_eq!(labels["io.slipway.app"], "t-static-site");
+    assert_eq!(labels["io.slipway.buildpack"], "Static");
+    assert!(labels["io.slipway.process-types"].as_str().unwrap().contains("static-server"));
+}
+
+/// Real dependencies from PyPI through the CA bundle; the second build reads the cache.
+#[test]
+fn python_fixture_with_dependencies_and_a_warm_cache() {
+    require_stack();
+    let app = "t-flask";
+    let _cleanup = Cleanup(app.to_string());
+    let (o, _) = build(&fixture("python/flask"), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("Using the pip cache from the previous build"), "the first build has no cache");
+    let (o, json) = build(&fixture("python/flask"), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = text(&o);
+    assert!(log.contains("Using the pip cache from the previous build"), "{log}");
+    assert!(log.contains("Using cached"), "pip did not read its cache:\n{log}");
+    let port = run_detached(json["image"].as_str().unwrap(), "web");
+    assert_eq!(get_root(port), "flask");
+}
+
+#[test]
+fn nodejs_fixture_with_dependencies_from_npm() {
+    let json = build_run_and_check("nodejs/express", "t-express", "express");
+    assert_eq!(json["process_types"]["web"], "npm start");
+}
+
+#[test]
+fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
+    require_stack();
+    let app = "t-dockerfile-app";
+    let _cleanup = Cleanup(app.to_string());
+    let (o, json) = build(&fixture("dockerfile/dockerfile-app"), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(json["port"], 8080, "EXPOSE 8080 becomes PORT");
+    let image = json["image"].as_str().unwrap();
+    let port = run_detached(image, "web");
+    assert_eq!(get_root(port), "dockerfile-app");
+    let o = docker(&["run", "--rm", image, "ls", "/srv"]);
+    let files = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(files.contains("server.py") && !files.contains("ignored.txt"), ".dockerignore was not honoured: {files}");
+    // The Procfile's worker overrides the command for that process type.
+    let o = Command::new(bin()).args(["run-image", image, "worker"]).output().unwrap();
+    assert!(text(&o).contains("dockerfile-app worker says hi"), "{}", text(&o));
+    assert!(containers_of(app).is_empty(), "run-image left its container");
+}
+
+/// A broken input: fixture, app name, extra arguments, environment, expected last line.
+type BrokenCase<'a> = (&'a str, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+
+/// Each broken input: a clear one-line cause, a non-zero exit, no container left behind.
+#[test]
+fn broken_inputs_fail_clearly_and_leave_nothing_behind() {
+    require_stack();
+    let cases: [BrokenCase; 5] = [
+        ("broken/compile-fails", "t-broken-compile", &[], &[], "Error: Failing bin/compile failed: exit status 1"),
+        (
+            "static/static-site",
+            "t-broken-bpurl",
+            &["--buildpack", "http://127.0.0.1:9/nowhere.tgz"],
+            &[],
+            "Error: could not fetch buildpack http://127.0.0.1:9/nowhere.tgz",
+        ),
+        (
+            "broken/dockerfile-syntax",
+            "t-broken-dockerfile",
+            &[],
+            &[],
+            "Error: the Dockerfile build failed: dockerfile parse error line 1: unknown instruction: FROMM",
+        ),
+        (
+            "broken/memory-hog",
+            "t-broken-memory",
+            &["--memory", "128M"],
+            &[],
+            "Error: the build ran out of memory (limit 128.0 MB): raise it with --memory",
+        ),
+        (
+            "static/static-site",
+            "t-broken-nodocker",
+            &[],
+            &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+            "Error: cannot reach the Docker engine at unix:///nonexistent/docker.sock",
+        ),
+    ];
+    for (dir, app, extra, env, expected) in cases {
+        let _cleanup = Cleanup(app.to_string());
+        assert!(containers_of(app).is_empty());
+        let out = tempfile::tempdir().unwrap();
+        let slug = out.path().join("s.tgz");
+        let mut args = vec!["build", "--app", app, "-o", slug.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        args.push(fixture(dir).to_str().unwrap().to_string().leak());
+        let mut cmd = Command::new(bin());
+        cmd.args(&args).env("CI", "true");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = cmd.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{app}: {}", text(&o));
+        let last = String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string();
+        assert!(last.contains(expected), "{app}: the last line is {last:?}, expected {expected:?}\n{}", text(&o));
+        assert!(containers_of(app).is_empty(), "{app}: a container was left behind");
+        assert!(!slug.exists(), "{app}: a slug was written");
+    }
+}
+
+/// Ctrl-C during a build stops and removes the build container; so does the compile timeout.
+#[test]
+fn interrupted_or_timed_out_builds_remove_their_container() {
+    require_stack();
+    let app = "t-interrupted";
+    let _cleanup = Cleanup(app.to_string());
+    let out = tempfile::tempdir().unwrap();
+    let slug = out.path().join("s.tgz");
+    let child = Command::new(bin())
+        .args(["build", "--app", app, "-o", slug.to_str().unwrap(), fixture("broken/slow-compile").to_str().unwrap()])
+        .env("CI", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while containers_of(app).is_empty() {
+        assert!(Instant::now() < deadline, "the build container never appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert!(containers_of(app).is_empty(), "the build container survived Ctrl-C");
+
+    let o = Command::new(bin())
+        .args(["build", "--app", app, "--timeout", "3", "-o", slug.to_str().unwrap()])
+        .arg(fixture("broken/slow-compile"))
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("Slow bin/compile did not finish within 3s and was stopped"), "{}", text(&o));
+    assert!(containers_of(app).is_empty());
+}
