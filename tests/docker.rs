@@ -84,15 +84,17 @@ fn get_root(port: u16) -> String {
     }
 }
 
-fn build_run_and_check(fixture_path: &str, app: &str, expected: &str) -> serde_json::Value {
+/// Builds a fixture in a container, runs its release image, checks `/`. The returned guard
+/// removes the app's containers, image and cache when dropped.
+fn build_run_and_check(fixture_path: &str, app: &str, expected: &str) -> (serde_json::Value, Cleanup) {
     require_stack();
-    let _cleanup = Cleanup(app.to_string());
+    let cleanup = Cleanup(app.to_string());
     let (o, json) = build(&fixture(fixture_path), app, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let image = json["image"].as_str().expect("an image was made").to_string();
     let port = run_detached(&image, "web");
     assert_eq!(get_root(port), expected, "{fixture_path}");
-    json
+    (json, cleanup)
 }
 
 #[test]
@@ -102,7 +104,7 @@ fn null_fixture_in_a_container() {
 
 #[test]
 fn static_fixture_release_image_is_owned_by_the_app_user() {
-    let json = build_run_and_check("static/static-site", "t-static-site", "static-site");
+    let (json, _cleanup) = build_run_and_check("static/static-site", "t-static-site", "static-site");
     let image = json["image"].as_str().unwrap();
     let o = docker(&[
         "run",
@@ -132,19 +134,19 @@ fn python_fixture_with_dependencies_and_a_warm_cache() {
     let _cleanup = Cleanup(app.to_string());
     let (o, _) = build(&fixture("python/flask"), app, &[]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(!text(&o).contains("Using the pip cache from the previous build"), "the first build has no cache");
+    assert!(!text(&o).contains("cached wheels from the previous build"), "the first build has no cache");
     let (o, json) = build(&fixture("python/flask"), app, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let log = text(&o);
-    assert!(log.contains("Using the pip cache from the previous build"), "{log}");
-    assert!(log.contains("Using cached"), "pip did not read its cache:\n{log}");
+    assert!(log.contains("cached wheels from the previous build"), "{log}");
+    assert!(log.contains("Installed from the wheel cache, nothing downloaded"), "the cache was not used:\n{log}");
     let port = run_detached(json["image"].as_str().unwrap(), "web");
     assert_eq!(get_root(port), "flask");
 }
 
 #[test]
 fn nodejs_fixture_with_dependencies_from_npm() {
-    let json = build_run_and_check("nodejs/express", "t-express", "express");
+    let (json, _cleanup) = build_run_and_check("nodejs/express", "t-express", "express");
     assert_eq!(json["process_types"]["web"], "npm start");
 }
 
@@ -163,9 +165,10 @@ fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
     let files = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(files.contains("server.py") && !files.contains("ignored.txt"), ".dockerignore was not honoured: {files}");
     // The Procfile's worker overrides the command for that process type.
+    let before = containers_of(app).len();
     let o = Command::new(bin()).args(["run-image", image, "worker"]).output().unwrap();
     assert!(text(&o).contains("dockerfile-app worker says hi"), "{}", text(&o));
-    assert!(containers_of(app).is_empty(), "run-image left its container");
+    assert_eq!(containers_of(app).len(), before, "run-image left the worker's container behind");
 }
 
 /// A broken input: fixture, app name, extra arguments, environment, expected last line.
@@ -263,4 +266,37 @@ fn interrupted_or_timed_out_builds_remove_their_container() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("Slow bin/compile did not finish within 3s and was stopped"), "{}", text(&o));
     assert!(containers_of(app).is_empty());
+}
+
+/// `-e` config vars reach bin/compile through ENV_DIR (not its environment), and a buildpack
+/// that is a directory on this host is sent into the container.
+#[test]
+fn config_vars_reach_compile_through_env_dir_with_a_local_buildpack() {
+    require_stack();
+    use std::os::unix::fs::PermissionsExt;
+    let app = "t-config-vars";
+    let _cleanup = Cleanup(app.to_string());
+    let tmp = tempfile::tempdir().unwrap();
+    let bp = tmp.path().join("greeting-buildpack");
+    std::fs::create_dir_all(bp.join("bin")).unwrap();
+    let scripts = [
+        ("detect", "#!/bin/sh\necho Greeting\n"),
+        (
+            "compile",
+            "#!/bin/sh\nset -e\necho \"$(cat \"$3/GREETING\") ${GREETING:-not-exported}\" > \"$1/index.html\"\n",
+        ),
+        ("release", "#!/bin/sh\nprintf 'default_process_types:\\n  web: python3 -m http.server $PORT\\n'\n"),
+    ];
+    for (name, body) in scripts {
+        let p = bp.join("bin").join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::write(src.join("README"), "an app").unwrap();
+    let (o, json) = build(&src, app, &["-e", "GREETING=hello-from-config", "--buildpack", bp.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let port = run_detached(json["image"].as_str().unwrap(), "web");
+    assert_eq!(get_root(port), "hello-from-config not-exported");
 }
