@@ -29,16 +29,16 @@ lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## make test: lint, unit and integration tests
-test: lint
+## make test: lint, the stack images (cached), then unit, integration and Docker tests
+test: lint stack-image
 	$(CARGO) test --workspace
 
-## make demo: build the static fixture into a slug, start it, print its URL
-demo: build
+## make demo: the stack images, a container build of a fixture, its release image running, its URL
+demo: stack-image
 	@bash scripts/demo.sh $(DEMO_PORT)
 
 demo-stop:
-	@if [ -f .demo/pid ]; then kill "$$(cat .demo/pid)" 2>/dev/null; rm -f .demo/pid; echo "demo stopped"; fi
+	@docker rm -f $$(docker ps -aq --filter label=io.slipway.app=demo) >/dev/null 2>&1 && echo "demo stopped" || true
 
 ## make bench: speed and size, measured side by side (not part of make test)
 bench: deps

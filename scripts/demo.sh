@@ -1,24 +1,23 @@
 #!/usr/bin/env bash
-# make demo: builds fixtures/static/static-site into a slug, starts it on 127.0.0.1:PORT in the
-# background, waits until it answers, and prints its URL. `make demo-stop` stops it.
+# make demo: builds fixtures/python/flask in a build-image container (dependencies from PyPI),
+# makes its release image, runs it with its port published on 127.0.0.1:PORT, waits until it
+# answers, and prints its URL. `make demo-stop` stops it.
 set -euo pipefail
 port=${1:-5055}
 cd "$(dirname "$0")/.."
+slipway=./target/release/slipway
+docker rm -f $(docker ps -aq --filter label=io.slipway.app=demo) >/dev/null 2>&1 || true
 mkdir -p .demo
-if [ -f .demo/pid ] && kill -0 "$(cat .demo/pid)" 2>/dev/null; then
-  kill "$(cat .demo/pid)"; sleep 0.5
-fi
-./target/release/slipway build fixtures/static/static-site -o .demo/static-site.slug.tgz
-./target/release/slipway slug inspect .demo/static-site.slug.tgz
-setsid ./target/release/slipway start .demo/static-site.slug.tgz web --port "$port" >.demo/app.log 2>&1 < /dev/null &
-echo $! > .demo/pid
+$slipway build fixtures/python/flask --app demo -o .demo/demo.slug.tgz
+$slipway slug inspect .demo/demo.slug.tgz
+$slipway run-image slipway-app/demo:latest web --port "$port" --detach >/dev/null
 for _ in $(seq 1 100); do
   if body=$(curl -fsS "http://127.0.0.1:$port/" 2>/dev/null); then
-    echo "-----> static-site is up at http://127.0.0.1:$port/ (it answers: $body)"
-    echo "       Logs: .demo/app.log. Stop it with: make demo-stop"
+    echo "-----> demo (fixtures/python/flask) is up at http://127.0.0.1:$port/ (it answers: $body)"
+    echo "       Stop it with: make demo-stop"
     exit 0
   fi
   sleep 0.1
 done
-echo " !     the app did not answer on port $port; see .demo/app.log" >&2
+echo " !     the app did not answer on port $port; see: docker logs \$(docker ps -q --filter label=io.slipway.app=demo)" >&2
 exit 1

@@ -72,6 +72,62 @@ impl Engine {
         Ok(out)
     }
 
+    /// The id of an image, when it exists.
+    pub async fn image_id(&self, name: &str) -> Result<Option<String>> {
+        match self.api.inspect_image(name).await {
+            Ok(info) => Ok(info.id),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e).context(format!("cannot inspect image {name}")),
+        }
+    }
+
+    /// Images carrying `label` (`key` or `key=value`): (id, tags, labels).
+    pub async fn images_with_label(&self, label: &str) -> Result<Vec<(String, Vec<String>, HashMap<String, String>)>> {
+        let filters = HashMap::from([("label", vec![label])]);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = self.api.list_images(Some(opts)).await.context("cannot list images")?;
+        Ok(images.into_iter().map(|i| (i.id, i.repo_tags, i.labels)).collect())
+    }
+
+    /// Removes an image (all its tags); one still used by a container, or the parent of another
+    /// image, stays. Returns whether it was removed.
+    pub async fn remove_image_quietly(&self, id: &str) -> bool {
+        let opts = bollard::query_parameters::RemoveImageOptionsBuilder::default().force(true).noprune(false).build();
+        if self.image_in_use(id).await {
+            return false;
+        }
+        self.api.remove_image(id, Some(opts), None).await.is_ok()
+    }
+
+    /// Removes slipway's untagged images (releases whose tag moved on); returns how many.
+    pub async fn remove_dangling(&self) -> Result<usize> {
+        let filters = HashMap::from([("dangling", vec!["true"]), ("label", vec![LABEL_MANAGED])]);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = self.api.list_images(Some(opts)).await.context("cannot list images")?;
+        let mut removed = 0;
+        for image in images {
+            if self.remove_image_quietly(&image.id).await {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn image_in_use(&self, id: &str) -> bool {
+        let filters = HashMap::from([("ancestor", vec![id])]);
+        let opts =
+            bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        self.api.list_containers(Some(opts)).await.map(|c| !c.is_empty()).unwrap_or(true)
+    }
+
+    /// After `tag` was rebuilt: removes the image it pointed to before, unless still in use.
+    pub async fn replace_image(&self, previous: Option<String>, tag: &str) {
+        let Some(previous) = previous else { return };
+        if self.image_id(tag).await.ok().flatten().as_deref() != Some(previous.as_str()) {
+            self.remove_image_quietly(&previous).await;
+        }
+    }
+
     pub async fn tag(&self, image: &str, repo: &str, tag: &str) -> Result<()> {
         let opts = TagImageOptionsBuilder::default().repo(repo).tag(tag).build();
         self.api.tag_image(image, Some(opts)).await.with_context(|| format!("cannot tag {image} as {repo}:{tag}"))

@@ -108,10 +108,12 @@ pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
     let labels = image::labels(b.app, "latest", "Dockerfile", &process_types, b.source_version);
     let step =
         Step::start(format!("Building {} with its Dockerfile ({} context)", b.app, output::size(context.len() as u64)));
+    let previous = engine.image_id(b.tag).await?;
     engine
         .build(context, b.tag, None, args, labels, |line| step.line(line))
         .await
         .map_err(|e| anyhow!("the Dockerfile build failed: {e}"))?;
+    engine.replace_image(previous, b.tag).await;
     step.done(format!("Built {}", b.tag));
     let port = engine.image_exposed_ports(b.tag).await?.first().copied().unwrap_or(5000);
     Ok(port)

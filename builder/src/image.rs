@@ -67,7 +67,9 @@ pub async fn from_slug(
         docker::tar_of(&[("Dockerfile", RELEASE_DOCKERFILE.as_bytes(), 0o644), ("slug.tgz", &slug_bytes, 0o644)])?;
     let args = HashMap::from([("RUN_IMAGE".to_string(), run_image.to_string())]);
     let step = Step::start(format!("Making the release image {tag}"));
+    let previous = engine.image_id(tag).await?;
     engine.build(context, tag, None, args, labels, |_| {}).await.context("cannot make the release image")?;
+    engine.replace_image(previous, tag).await;
     step.done(format!("Release image {tag}"));
     Ok(())
 }

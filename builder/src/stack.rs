@@ -114,6 +114,16 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
     }
     engine.tag(&format!("{REPO}:{run_tag}"), REPO, "run").await?;
     engine.tag(&format!("{REPO}:{build_tag}"), REPO, "build").await?;
+    // Older stacks would otherwise pile up (Dokku's most common complaint is a full disk).
+    // Only the stack's own images: release images inherit these labels from the run image.
+    // Untagged old releases go first, as they would keep their old run image alive.
+    engine.remove_dangling().await?;
+    for (id, tags, labels) in engine.images_with_label(LABEL_HASH).await? {
+        let is_stack = tags.iter().any(|t| t.starts_with(&format!("{REPO}:")));
+        if is_stack && labels.get(LABEL_HASH) != Some(&hash) && engine.remove_image_quietly(&id).await {
+            output::detail(format!("Removed the old stack image {}", tags.join(", ")));
+        }
+    }
     let run_size = engine.image_size(RUN_IMAGE).await?;
     let build_size = engine.image_size(BUILD_IMAGE).await?;
     output::header(format!("{RUN_IMAGE}   {} (stack {STACK_NAME}, {hash})", output::size(run_size)));
