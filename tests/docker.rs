@@ -155,9 +155,11 @@ fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
     require_stack();
     let app = "t-dockerfile-app";
     let _cleanup = Cleanup(app.to_string());
-    let (o, json) = build(&fixture("dockerfile/dockerfile-app"), app, &[]);
+    let (o, json) = build(&fixture("dockerfile/dockerfile-app"), app, &["--build-args", "-e", "GREETING=from-config"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(json["port"], 8080, "EXPOSE 8080 becomes PORT");
+    let greeting = docker(&["run", "--rm", json["image"].as_str().unwrap(), "cat", "/srv/greeting.txt"]);
+    assert_eq!(String::from_utf8_lossy(&greeting.stdout).trim(), "from-config", "config vars became build args");
     let image = json["image"].as_str().unwrap();
     let port = run_detached(image, "web");
     assert_eq!(get_root(port), "dockerfile-app");

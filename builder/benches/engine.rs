@@ -190,7 +190,7 @@ fn main() {
     for _ in 0..RUNS {
         let t = Instant::now();
         let o = Command::new(slipway)
-            .args(["build", app.to_str().unwrap(), "-o", &format!("{o}/null.tgz"), "--json"])
+            .args(["build", "--local", app.to_str().unwrap(), "-o", &format!("{o}/null.tgz"), "--json"])
             .output()
             .unwrap();
         walls.push(t.elapsed());

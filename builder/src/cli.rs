@@ -29,6 +29,12 @@ struct Cli {
     /// Default buildpacks list to use instead of the one built into slipway
     #[arg(long, global = true, env = "SLIPWAY_BUILDPACKS_TOML", value_name = "FILE")]
     buildpacks_toml: Option<PathBuf>,
+    /// Where the runner keeps its state [default: /var/lib/slipway as root, else ~/.local/share/slipway]
+    #[arg(long, global = true, env = "SLIPWAY_DATA", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address the router (nginx) listens on, remembered [default: 0.0.0.0:80 as root, else 127.0.0.1:8080]
+    #[arg(long, global = true, env = "SLIPWAY_ROUTER_LISTEN", value_name = "ADDR:PORT")]
+    router_listen: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -148,6 +154,109 @@ enum Command {
     /// The stack images (run and build), made from a debootstrapped Debian
     #[command(subcommand)]
     Stack(StackCommand),
+    #[command(name = "apps:create", about = "Create an app")]
+    AppsCreate { app: String },
+    #[command(name = "apps:list", about = "List the apps")]
+    AppsList,
+    #[command(
+        name = "apps:destroy",
+        about = "Remove an app and everything it has (containers, images, volumes, routes, state)"
+    )]
+    AppsDestroy {
+        app: String,
+        /// Do not ask (required when not on a terminal)
+        #[arg(long)]
+        force: bool,
+    },
+    #[command(name = "apps:info", about = "Show an app's release, buildpack and URLs")]
+    AppsInfo { app: String },
+    #[command(name = "config:set", about = "Set config vars; makes a new release and restarts the processes")]
+    ConfigSet {
+        /// The app, or --global
+        app: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        #[arg(long)]
+        no_restart: bool,
+    },
+    #[command(name = "config:unset", about = "Unset config vars; makes a new release and restarts the processes")]
+    ConfigUnset {
+        app: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        no_restart: bool,
+    },
+    #[command(name = "config:get", about = "Print one config var")]
+    ConfigGet { app: String, key: String },
+    #[command(name = "config:show", about = "Print an app's config vars")]
+    ConfigShow { app: String },
+    #[command(about = "Build a directory or tarball and deploy it with zero downtime")]
+    Deploy { app: String, source: PathBuf },
+    #[command(name = "ps:scale", about = "Set how many containers each process type runs, e.g. web=2 worker=1")]
+    PsScale {
+        app: String,
+        #[arg(required = true, value_name = "TYPE=COUNT")]
+        counts: Vec<String>,
+    },
+    #[command(name = "ps:restart", about = "Restart the processes with zero downtime")]
+    PsRestart { app: String },
+    #[command(name = "ps:stop", about = "Stop the processes")]
+    PsStop { app: String },
+    #[command(name = "ps:start", about = "Start the processes of the current release")]
+    PsStart { app: String },
+    #[command(name = "ps:report", about = "Show the processes")]
+    PsReport { app: String },
+    #[command(about = "List the releases")]
+    Releases { app: String },
+    #[command(about = "Go back to an earlier release (default: the one before the current)")]
+    Rollback { app: String, release: Option<String> },
+    #[command(about = "Show the processes' logs")]
+    Logs {
+        app: String,
+        /// Follow
+        #[arg(short = 't', long)]
+        tail: bool,
+        #[arg(short = 'n', long)]
+        num: Option<usize>,
+        #[arg(short = 'p', long = "ps")]
+        process_type: Option<String>,
+    },
+    #[command(about = "Run a one-off command in a container of the current release")]
+    Run {
+        app: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    #[command(name = "domains:add")]
+    DomainsAdd { app: String, domain: String },
+    #[command(name = "domains:remove")]
+    DomainsRemove { app: String, domain: String },
+    #[command(name = "domains:report")]
+    DomainsReport { app: String },
+    #[command(name = "domains:set-global", about = "Apps answer at APP.DOMAIN")]
+    DomainsSetGlobal { domain: String },
+    #[command(name = "checks:disable")]
+    ChecksDisable { app: String },
+    #[command(name = "checks:enable")]
+    ChecksEnable { app: String },
+    #[command(name = "checks:skip", about = "Only wait for the web port, skip app.json checks")]
+    ChecksSkip { app: String },
+    #[command(name = "resource:limit", about = "Memory/CPU limits for the app's containers (from the next restart)")]
+    ResourceLimit {
+        app: String,
+        #[arg(long)]
+        memory: Option<String>,
+        #[arg(long)]
+        cpu: Option<String>,
+        #[arg(long)]
+        process_type: Option<String>,
+    },
+    #[command(
+        name = "storage:mount",
+        about = "Mount a host directory into the app's containers (from the next restart)"
+    )]
+    StorageMount { app: String, mount: String },
     /// herokuish: print the paths in use (each overridable by its variable)
     Paths,
     /// Print the version
@@ -280,6 +389,7 @@ fn chain(err: &anyhow::Error) -> String {
 
 fn run(cli: Cli) -> Result<i32> {
     let toml = cli.buildpacks_toml.as_deref();
+    let data_dir = cli.data_dir.clone().unwrap_or_else(crate::state::default_data_dir);
     match cli.command {
         Command::Build(args) => build(*args, toml),
         Command::Start { slug, process_type, port, env } => {
@@ -317,7 +427,226 @@ fn run(cli: Cli) -> Result<i32> {
             println!("slipway {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        runner_command => block_on(platform_cmd(runner_command, data_dir, cli.router_listen)),
     }
+}
+
+/// The runner's commands (`apps:*`, `config:*`, `ps:*`, `deploy`, ...).
+async fn platform_cmd(cmd: Command, data_dir: PathBuf, listen: Option<String>) -> Result<i32> {
+    use crate::platform;
+    use crate::state::State;
+    // Commands that only read or write state do not need Docker.
+    let state_only = || State::open(&data_dir);
+    match cmd {
+        Command::AppsCreate { app } => {
+            state_only()?.create_app(&app)?;
+            output::header(format!("Created app {app}; deploy it with `slipway deploy {app} DIR` or git push"));
+            return Ok(0);
+        }
+        Command::AppsList => {
+            println!("=== apps");
+            for app in state_only()?.apps()? {
+                println!("{app}");
+            }
+            return Ok(0);
+        }
+        Command::ConfigGet { app, key } => {
+            let s = state_only()?;
+            let cfg = if app == "--global" { s.config("")? } else { s.require_app(&app).map(|_| s.config(&app))?? };
+            match cfg.get(&key) {
+                Some(v) => println!("{v}"),
+                None => bail!("{app} has no config var {key}"),
+            }
+            return Ok(0);
+        }
+        Command::ConfigShow { app } => {
+            let s = state_only()?;
+            let cfg = if app == "--global" { s.config("")? } else { s.require_app(&app).map(|_| s.config(&app))?? };
+            println!("=== {app} config vars");
+            for (k, v) in cfg {
+                println!("{k}: {v}");
+            }
+            return Ok(0);
+        }
+        Command::Releases { app } => {
+            print!("{}", platform::report_releases(&state_only()?, &app)?);
+            return Ok(0);
+        }
+        Command::DomainsReport { app } => {
+            let s = state_only()?;
+            s.require_app(&app)?;
+            let global = s.setting("", "domain")?.unwrap_or_else(|| "slipway.localhost".into());
+            println!(
+                "=== {app} domains
+{app}.{global} (global)"
+            );
+            for d in s.domains(&app)? {
+                println!("{d}");
+            }
+            return Ok(0);
+        }
+        Command::DomainsSetGlobal { domain } => {
+            state_only()?.set_setting("", "domain", Some(&domain))?;
+            output::header(format!("Apps answer at APP.{domain} from their next deploy or restart"));
+            return Ok(0);
+        }
+        Command::ChecksDisable { ref app } | Command::ChecksEnable { ref app } | Command::ChecksSkip { ref app } => {
+            let s = state_only()?;
+            s.require_app(app)?;
+            let value = match cmd {
+                Command::ChecksDisable { .. } => Some("disabled"),
+                Command::ChecksSkip { .. } => Some("skipped"),
+                _ => None,
+            };
+            s.set_setting(app, "checks", value)?;
+            output::header(format!("Checks for {app}: {}", value.unwrap_or("enabled")));
+            return Ok(0);
+        }
+        Command::ResourceLimit { app, memory, cpu, process_type } => {
+            let s = state_only()?;
+            s.require_app(&app)?;
+            let kind = process_type.unwrap_or_else(|| "_all".into());
+            if let Some(m) = &memory {
+                slug::parse_size(m)?;
+                s.set_setting(&app, &format!("resource.{kind}.memory"), Some(m))?;
+            }
+            if let Some(c) = &cpu {
+                c.parse::<f64>().map_err(|_| anyhow::anyhow!("--cpu takes a number of CPUs, e.g. 0.5"))?;
+                s.set_setting(&app, &format!("resource.{kind}.cpu"), Some(c))?;
+            }
+            output::header(format!("Limits for {app} ({kind}) apply from the next deploy or `ps:restart {app}`"));
+            return Ok(0);
+        }
+        Command::StorageMount { app, mount } => {
+            let s = state_only()?;
+            s.require_app(&app)?;
+            let Some((host, inside)) = mount.split_once(':') else { bail!("expected HOST_DIR:CONTAINER_DIR") };
+            if !Path::new(host).is_absolute() || !Path::new(inside).is_absolute() {
+                bail!("both directories must be absolute paths");
+            }
+            std::fs::create_dir_all(host).with_context(|| format!("cannot create {host}"))?;
+            s.set_setting(&app, &format!("storage.{inside}"), Some(&mount))?;
+            output::header(format!("{host} is mounted at {inside} from the next deploy or `ps:restart {app}`"));
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let mut r = crate::runner::Runner::open(&data_dir, listen).await?;
+    match cmd {
+        Command::AppsDestroy { app, force } => {
+            r.state.require_app(&app)?;
+            if !force {
+                bail!("this removes app '{app}' and everything it has; run `slipway apps:destroy {app} --force` to confirm");
+            }
+            let _lock = r.lock(&app)?;
+            r.destroy(&app).await?;
+            output::header(format!("Destroyed {app}"));
+        }
+        Command::AppsInfo { app } => print!("{}", platform::app_info(&r, &app).await?),
+        Command::ConfigSet { app, vars, no_restart } => {
+            let vars: Vars = parse_env(&vars)?;
+            let scope = if app == "--global" { "" } else { r.state.require_app(&app).map(|_| app.as_str())? };
+            let tx = r.state.transaction()?;
+            State::set_config(&tx, scope, &vars)?;
+            tx.commit()?;
+            let keys: Vec<&str> = vars.keys().map(String::as_str).collect();
+            output::header(format!(
+                "Set {} for {}",
+                keys.join(", "),
+                if scope.is_empty() { "all apps" } else { scope }
+            ));
+            if !scope.is_empty() {
+                let _lock = r.lock(scope)?;
+                r.new_config_release(scope, &format!("Set {}", keys.join(", ")), !no_restart).await?;
+            }
+        }
+        Command::ConfigUnset { app, keys, no_restart } => {
+            let scope = if app == "--global" { "" } else { r.state.require_app(&app).map(|_| app.as_str())? };
+            let tx = r.state.transaction()?;
+            State::unset_config(&tx, scope, &keys)?;
+            tx.commit()?;
+            output::header(format!("Unset {}", keys.join(", ")));
+            if !scope.is_empty() {
+                let _lock = r.lock(scope)?;
+                r.new_config_release(scope, &format!("Unset {}", keys.join(", ")), !no_restart).await?;
+            }
+        }
+        Command::Deploy { app, source } => {
+            let v = platform::deploy(&mut r, &app, &source, std::env::var("SOURCE_VERSION").ok()).await?;
+            print!("{}", platform::app_info(&r, &app).await?);
+            output::header(format!("Deployed {app} v{v}"));
+        }
+        Command::PsScale { app, counts } => {
+            r.state.require_app(&app)?;
+            let counts = platform::parse_scale(&counts)?;
+            let _lock = r.lock(&app)?;
+            r.scale(&app, &counts).await?;
+        }
+        Command::PsRestart { app } | Command::PsStart { app } => {
+            r.state.require_app(&app)?;
+            let _lock = r.lock(&app)?;
+            if r.new_config_release(&app, "Restart", true).await?.is_none() {
+                bail!("app '{app}' has not been deployed yet; deploy it with `slipway deploy {app} DIR`");
+            }
+        }
+        Command::PsStop { app } => {
+            r.state.require_app(&app)?;
+            let _lock = r.lock(&app)?;
+            let counts = r.state.formation(&app)?.into_keys().map(|k| (k, 0)).collect();
+            let saved = r.state.formation(&app)?;
+            r.scale(&app, &counts).await?;
+            let tx = r.state.transaction()?;
+            State::set_formation(&tx, &app, &saved)?;
+            tx.commit()?;
+        }
+        Command::PsReport { app } => print!("{}", platform::ps_report(&r, &app).await?),
+        Command::Rollback { app, release } => {
+            let v = platform::rollback(&mut r, &app, release.as_deref()).await?;
+            output::header(format!("Rolled {app} back: now v{v}"));
+        }
+        Command::Logs { app, tail, num, process_type } => {
+            platform::logs(&r, &app, tail, num, process_type.as_deref()).await?
+        }
+        Command::Run { app, command } => {
+            r.state.require_app(&app)?;
+            let release =
+                r.state.current_release(&app)?.with_context(|| format!("app '{app}' has not been deployed yet"))?;
+            let env_dir = tempfile::tempdir()?;
+            crate::envdir::write(env_dir.path(), &release.config)?;
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(env_dir.path(), std::fs::Permissions::from_mode(0o755))?;
+                for e in std::fs::read_dir(env_dir.path())? {
+                    std::fs::set_permissions(e?.path(), std::fs::Permissions::from_mode(0o444))?;
+                }
+            }
+            let code = r.one_off(&release, command, env_dir.path(), true).await?;
+            return Ok(code as i32);
+        }
+        Command::DomainsAdd { app, domain } => {
+            r.state.require_app(&app)?;
+            r.state.add_domain(&app, &domain)?;
+            refresh_routes(&mut r, &app).await?;
+            output::header(format!("{domain} now routes to {app}"));
+        }
+        Command::DomainsRemove { app, domain } => {
+            r.state.require_app(&app)?;
+            r.state.remove_domain(&app, &domain)?;
+            refresh_routes(&mut r, &app).await?;
+            output::header(format!("{domain} no longer routes to {app}"));
+        }
+        other => bail!("unexpected command {other:?}"),
+    }
+    Ok(0)
+}
+
+/// Rewrites an app's router entry for its current web containers (after a domain change).
+async fn refresh_routes(r: &mut crate::runner::Runner, app: &str) -> Result<()> {
+    let ports: Vec<u16> = r.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
+    if !ports.is_empty() || r.router.has_app(app) {
+        r.router.set_app(app, &r.hosts(app)?, &ports)?;
+    }
+    Ok(())
 }
 
 /// Runs host orchestration (the Docker side) on a tokio runtime.

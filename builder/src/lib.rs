@@ -11,6 +11,7 @@
 //! - [`cli`]: the command line, including herokuish's surface (`/build`, `/start`, `/exec`).
 
 pub mod buildpack;
+pub mod checks;
 pub mod cli;
 pub mod container;
 pub mod defaults;
@@ -23,15 +24,19 @@ pub mod image;
 pub mod output;
 pub mod paths;
 pub mod pipeline;
+pub mod platform;
 pub mod process;
 pub mod procfile;
 pub mod progress;
 pub mod release;
+pub mod router;
 pub mod runimage;
+pub mod runner;
 pub mod slug;
 pub mod smoke;
 pub mod source;
 pub mod stack;
+pub mod state;
 #[cfg(test)]
 mod testutil;
 pub mod user;

@@ -1,0 +1,242 @@
+//! End-to-end tests of the runner with the real Docker engine and the real router (nginx) on
+//! loopback: deploy, config, scale, rollback, run, failing checks, destroy, a load test during
+//! redeploys and scaling, and a deploy killed half-way.
+//!
+//! They need the stack images (`make stack-image`, which `make test` runs first).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("fixtures").join(rel)
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// One platform: its own data dir, router port and nginx; torn down on drop.
+struct Platform {
+    data: tempfile::TempDir,
+    port: u16,
+    apps: Vec<String>,
+}
+
+impl Platform {
+    fn new() -> Platform {
+        let o = Command::new("docker").args(["image", "inspect", "slipway/stack:build"]).output().unwrap();
+        assert!(o.status.success(), "the stack images are missing: run `make stack-image` first");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let p = Platform { data: tempfile::tempdir().unwrap(), port, apps: Vec::new() };
+        let o = p.slipway(&["domains:set-global", "slipway.test"]);
+        assert!(o.status.success(), "{}", text(&o));
+        p
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.args(args)
+            .env("SLIPWAY_DATA", self.data.path())
+            .env("SLIPWAY_ROUTER_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("CI", "true")
+            .env_remove("BUILDPACK_URL");
+        c
+    }
+
+    fn slipway(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.slipway(args);
+        assert!(o.status.success(), "slipway {args:?} failed:\n{}", text(&o));
+        text(&o)
+    }
+
+    fn create(&mut self, app: &str) {
+        self.ok(&["apps:create", app]);
+        self.apps.push(app.to_string());
+    }
+
+    /// GET / through the router with the app's host name.
+    fn get(&self, app: &str) -> Result<(u16, String), String> {
+        get_via(self.port, &format!("{app}.slipway.test"))
+    }
+}
+
+fn get_via(port: u16, host: &str) -> Result<(u16, String), String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    let status: u16 = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
+    Ok((status, response.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string()))
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for app in &self.apps {
+            let _ = self.slipway(&["apps:destroy", app, "--force"]);
+        }
+        if let Ok(pid) = std::fs::read_to_string(self.data.path().join("nginx/nginx.pid")) {
+            let _ = Command::new("kill").arg(pid.trim()).output();
+        }
+    }
+}
+
+fn containers_of(app: &str) -> Vec<String> {
+    docker(&["ps", "-aq", "--filter", &format!("label=io.slipway.app={app}")]).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn deploy_config_scale_rollback_run_checks_and_destroy() {
+    let mut p = Platform::new();
+    let app = "t-runner";
+    p.create(app);
+    let out = p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    assert!(out.contains("Release v1 of t-runner is serving"), "{out}");
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
+    assert_eq!(p.get("nothing-here").unwrap().0, 404, "unknown hosts get a 404");
+
+    // config:set: a new release, no rebuild, the app prints the new value.
+    let image_before = docker(&["inspect", "-f", "{{.Image}}", &format!("{app}.web.1")]);
+    p.ok(&["config:set", app, "GREETING=hello from config"]);
+    assert_eq!(p.get(app).unwrap().1, "hello from config");
+    let image_after = docker(&["inspect", "-f", "{{.Image}}", &format!("{app}.web.1")]);
+    assert_eq!(image_before, image_after, "config:set must not rebuild");
+    let inspect = docker(&["inspect", &format!("{app}.web.1")]);
+    assert!(!inspect.contains("hello from config"), "config values must not appear in docker inspect");
+    assert!(p.ok(&["config:get", app, "GREETING"]).contains("hello from config"));
+
+    // ps:scale web=2: two containers behind the router.
+    p.ok(&["ps:scale", app, "web=2"]);
+    let report = p.ok(&["ps:report", app]);
+    assert!(report.contains(&format!("{app}.web.1")) && report.contains(&format!("{app}.web.2")), "{report}");
+    let conf = std::fs::read_to_string(p.data.path().join(format!("nginx/apps/{app}.conf"))).unwrap();
+    assert_eq!(conf.matches("server 127.0.0.1:").count(), 2, "{conf}");
+    for _ in 0..4 {
+        assert_eq!(p.get(app).unwrap().1, "hello from config");
+    }
+
+    // rollback: the earlier behaviour comes back.
+    p.ok(&["rollback", app, "v1"]);
+    assert_eq!(p.get(app).unwrap().1, "null-greeting");
+    let releases = p.ok(&["releases", app]);
+    assert!(releases.contains("Rollback to v1"), "{releases}");
+
+    // run: a one-off container, its exit code passed through.
+    let o = p.slipway(&["run", app, "bash", "-c", "echo one-off; exit 3"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("one-off"));
+
+    // A deploy whose health check fails: non-zero, the check named, the old release serving.
+    let o = p.slipway(&["deploy", app, fixture("broken/failing-check").to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    let out = text(&o);
+    assert!(out.contains("check health endpoint (GET /health) failed"), "{out}");
+    assert!(out.contains("the running release keeps serving"), "{out}");
+    assert_eq!(p.get(app).unwrap().1, "null-greeting");
+    assert!(p.ok(&["releases", app]).contains("failed"));
+
+    // apps:destroy leaves nothing behind.
+    p.ok(&["apps:destroy", app, "--force"]);
+    p.apps.clear();
+    assert!(containers_of(app).is_empty());
+    assert_eq!(docker(&["images", "-q", &format!("slipway-app/{app}")]), "");
+    assert_eq!(docker(&["volume", "ls", "-q", "--filter", &format!("name=slipway-cache-{app}")]), "");
+    assert!(!p.data.path().join(format!("nginx/apps/{app}.conf")).exists());
+    assert_eq!(p.get(app).unwrap().0, 404);
+    assert!(p.slipway(&["releases", app]).status.code() != Some(0));
+}
+
+/// Bounded load (loopback only) through the router during three redeploys and a 1 -> 3 -> 1
+/// scale: no failed request, no 5xx.
+#[test]
+fn no_failed_request_during_redeploys_and_scaling() {
+    let mut p = Platform::new();
+    let app = "t-load";
+    p.create(app);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let port = p.port;
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(180) {
+                    match get_via(port, "t-load.slipway.test") {
+                        Ok((200, _)) => served.fetch_add(1, Ordering::Relaxed),
+                        Ok((code, body)) => {
+                            eprintln!("load: {code} {body}");
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                        Err(e) => {
+                            eprintln!("load: {e}");
+                            failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    for i in 0..3 {
+        p.ok(&["config:set", app, &format!("GREETING=round {i}")]);
+    }
+    p.ok(&["ps:scale", app, "web=3"]);
+    p.ok(&["ps:scale", app, "web=1"]);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (served, failed) = (served.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("load test: {served} requests served, {failed} failed");
+    assert!(served > 100, "too few requests to mean anything: {served}");
+    assert_eq!(failed, 0, "{failed} requests failed out of {}", served + failed);
+    assert_eq!(p.get(app).unwrap().1, "round 2");
+}
+
+/// slipway killed in the middle of a deploy: the previous release keeps serving, and the next
+/// deploy succeeds (no stuck lock, no leftovers in the way).
+#[test]
+fn a_deploy_killed_half_way_leaves_the_old_release_serving() {
+    let mut p = Platform::new();
+    let app = "t-killed";
+    p.create(app);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    p.ok(&["config:set", app, "--no-restart", "GREETING=second"]);
+    let mut child = p.cmd(&["ps:restart", app]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    // Kill it once the new container exists, before the switch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let names = docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.slipway.app={app}")]);
+        if names.lines().any(|n| n.contains(".v")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new container never appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()), "the old release must keep serving");
+    p.ok(&["ps:restart", app]);
+    assert_eq!(p.get(app).unwrap().1, "second");
+    let names = docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.slipway.app={app}")]);
+    assert!(!names.contains(".v"), "leftovers of the killed deploy remain: {names}");
+}
