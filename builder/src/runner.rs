@@ -481,9 +481,15 @@ impl Runner {
         Ok(())
     }
 
-    /// A new release from the current one with the app's present config; rolled out unless
-    /// `restart` is false. Returns its version.
+    /// A new release from the current one with the app's present config, rolled out. With
+    /// `restart` false nothing happens now (Dokku's `--no-restart`): the config is stored and
+    /// the next restart or deploy releases it, so the current release always matches what
+    /// runs. Returns the new version.
     pub async fn new_config_release(&mut self, app: &str, description: &str, restart: bool) -> Result<Option<i64>> {
+        if !restart {
+            output::header(format!("Not restarting {app}: the change applies from its next restart or deploy"));
+            return Ok(None);
+        }
         let Some(current) = self.state.current_release(app)? else { return Ok(None) };
         let release = Release { config: self.state.effective_config(app)?, description: description.into(), ..current };
         let version = self.state.add_release(&release)?;
@@ -491,11 +497,7 @@ impl Runner {
         let (repo, t) = tag.split_once(':').expect("tag has a colon");
         self.engine.tag(&release.image, repo, t).await?;
         self.state.set_release_image(app, version, &tag)?;
-        if restart {
-            self.rollout(app, version).await?;
-        } else {
-            self.state.set_release_status(app, version, "succeeded")?;
-        }
+        self.rollout(app, version).await?;
         Ok(Some(version))
     }
 
