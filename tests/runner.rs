@@ -174,6 +174,7 @@ fn no_failed_request_during_redeploys_and_scaling() {
     let stop = Arc::new(AtomicBool::new(false));
     let (served, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let port = p.port;
+    let load_started = Instant::now();
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
@@ -201,6 +202,10 @@ fn no_failed_request_during_redeploys_and_scaling() {
     }
     p.ok(&["ps:scale", app, "web=3"]);
     p.ok(&["ps:scale", app, "web=1"]);
+    // Keep the load on for at least 20 s in all.
+    while load_started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();

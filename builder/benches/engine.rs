@@ -9,6 +9,9 @@
 //!    cold and warm container builds of the Python fixture, and the time from `docker start` to
 //!    the static fixture answering, release image vs the same slug extracted at start (target:
 //!    the release image under 500 ms).
+//! 4. The runner: the latency a zero-downtime rollout adds on top of the app's own boot
+//!    (target: under 1 s; Dokku waits a fixed 10 s), and requests served / failed through the
+//!    router during redeploys and scaling.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -158,7 +161,7 @@ fn main() {
     let out = bench.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let t = tree.display();
-    let o = out.display();
+    let o = out.display().to_string();
     let cases: [(&str, String, PathBuf); 3] = [
         (
             "slipway slug generate",
@@ -206,4 +209,195 @@ fn main() {
         "engine overhead (total - inside buildpack scripts): median {} ms (target < 100 ms)",
         median(overhead).as_millis()
     );
+
+    if docker_benchmarks(slipway, &out) {
+        runner_benchmarks(slipway);
+    }
+}
+
+fn docker_ok(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().unwrap();
+    assert!(o.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Returns false when there is no Docker stack to measure.
+fn docker_benchmarks(slipway: &str, out: &Path) -> bool {
+    let have_stack = Command::new("docker")
+        .args(["image", "inspect", "slipway/stack:run", "slipway/stack:build"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_stack {
+        println!("\n(no Docker stack images: run `make stack-image` for the container benchmarks)");
+        return false;
+    }
+    println!("\n== stack images");
+    for (image, target) in [("slipway/stack:run", 350.0), ("slipway/stack:build", 900.0)] {
+        let size: f64 = docker_ok(&["image", "inspect", "-f", "{{.Size}}", image]).parse().unwrap();
+        println!("{image:<22} {:>7.1} MB  (target <= {target} MB; heroku-24: 665 / 1090 MB)", size / 1e6);
+    }
+
+    println!("\n== container builds of fixtures/python/flask");
+    let app = "bench-flask";
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("slipway-cache-{app}")]).output();
+    let build = |label: &str| -> Duration {
+        let t = Instant::now();
+        let o = Command::new(slipway)
+            .args(["build", root().join("fixtures/python/flask").to_str().unwrap(), "--app", app])
+            .arg("-o")
+            .arg(out.join("flask.tgz"))
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let took = t.elapsed();
+        println!("{label:<6} build: {:>6.2}s", took.as_secs_f64());
+        took
+    };
+    let cold = build("cold");
+    let warm = median((0..3).map(|_| build("warm")).collect());
+    println!("ratio warm/cold = {:.2} (target <= 0.33)", warm.as_secs_f64() / cold.as_secs_f64());
+
+    println!("\n== start to listening, fixtures/static/static-site");
+    let static_app = "bench-static";
+    let slug = out.join("static.tgz");
+    let o = Command::new(slipway)
+        .args(["build", root().join("fixtures/static/static-site").to_str().unwrap(), "--app", static_app])
+        .arg("-o")
+        .arg(&slug)
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let image = format!("slipway-app/{static_app}:latest");
+    let slug_mount = format!("{}:/tmp/slug.tgz:ro", slug.display());
+    let release = median((0..RUNS).map(|_| start_to_listening(&["-p", "127.0.0.1::5000", &image])).collect());
+    let extracted = median(
+        (0..RUNS)
+            .map(|_| {
+                start_to_listening(&[
+                    "-p",
+                    "127.0.0.1::5000",
+                    "-v",
+                    &slug_mount,
+                    "slipway/stack:run",
+                    "bash",
+                    "-c",
+                    "slipway slug import /tmp/slug.tgz && exec /start web",
+                ])
+            })
+            .collect(),
+    );
+    println!("release image:              median {:>4} ms (target < 500 ms)", release.as_millis());
+    println!("slug extracted at start:    median {:>4} ms", extracted.as_millis());
+    println!("ratio release/extracted = {:.2}", release.as_secs_f64() / extracted.as_secs_f64());
+    let _ = Command::new("docker").args(["rmi", "-f", &image, &format!("slipway-app/{app}:latest")]).output();
+    let _ = Command::new("docker")
+        .args(["volume", "rm", "-f", &format!("slipway-cache-{app}"), &format!("slipway-cache-{static_app}")])
+        .output();
+    true
+}
+
+/// `docker create ARGS`, then the time from `docker start` until GET / answers.
+fn start_to_listening(create_args: &[&str]) -> Duration {
+    let mut args = vec!["create", "--label", "io.slipway.managed=true"];
+    args.extend_from_slice(create_args);
+    let id = docker_ok(&args);
+    let t = Instant::now();
+    docker_ok(&["start", &id]);
+    let port: u16 =
+        docker_ok(&["port", &id, "5000/tcp"]).lines().next().unwrap().rsplit(':').next().unwrap().parse().unwrap();
+    let took = loop {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut buf = String::new();
+            if s.read_to_string(&mut buf).is_ok() && buf.starts_with("HTTP/1.0 200") {
+                break t.elapsed();
+            }
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the container never answered");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    docker_ok(&["rm", "-f", &id]);
+    took
+}
+
+fn runner_benchmarks(slipway: &str) {
+    println!("\n== the runner (router on loopback)");
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = |args: &[&str]| -> String {
+        let o = Command::new(slipway)
+            .args(args)
+            .env("SLIPWAY_DATA", data.path())
+            .env("SLIPWAY_ROUTER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let app = "bench-runner";
+    run(&["domains:set-global", "bench.test"]);
+    run(&["apps:create", app]);
+    run(&["deploy", app, root().join("fixtures/null/null-greeting").to_str().unwrap()]);
+    let added: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let out = run(&["ps:restart", app]);
+            let ms: u64 = out
+                .split("slipway ")
+                .nth(1)
+                .and_then(|r| r.split(" ms").next())
+                .and_then(|n| n.parse().ok())
+                .expect("the rollout reports its own time");
+            Duration::from_millis(ms)
+        })
+        .collect();
+    println!("added deploy latency (rollout time on top of the app's boot): median {} ms (target < 1000 ms; Dokku: 10 s wait)", median(added).as_millis());
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, served, failed) = (stop.clone(), served.clone(), failed.clone());
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
+                    let ok = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut s| {
+                        write!(s, "GET / HTTP/1.0\r\nHost: bench-runner.bench.test\r\n\r\n").ok()?;
+                        let mut r = String::new();
+                        s.read_to_string(&mut r).ok()?;
+                        r.starts_with("HTTP/1.1 200").then_some(())
+                    });
+                    let counter = if ok.is_some() { &served } else { &failed };
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for i in 0..3 {
+        run(&["config:set", app, &format!("GREETING=round-{i}")]);
+    }
+    run(&["ps:scale", app, "web=3"]);
+    run(&["ps:scale", app, "web=1"]);
+    while started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    println!(
+        "load during 3 redeploys and scale 1 -> 3 -> 1 ({} s): {} requests served, {} failed",
+        started.elapsed().as_secs(),
+        served.load(std::sync::atomic::Ordering::Relaxed),
+        failed.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    run(&["apps:destroy", app, "--force"]);
+    if let Ok(pid) = std::fs::read_to_string(data.path().join("nginx/nginx.pid")) {
+        let _ = Command::new("kill").arg(pid.trim()).output();
+    }
 }

@@ -251,16 +251,19 @@ impl Runner {
         text
     }
 
-    /// Checks one new container: app.json checks for its type, else the defaults.
-    async fn check(&self, release: &Release, c: &Running) -> Result<()> {
+    /// Checks one new container: app.json checks for its type, else the defaults. Returns how
+    /// long the app took to open its port (its own boot), when it has one.
+    async fn check(&self, release: &Release, c: &Running) -> Result<Option<Duration>> {
         if self.state.setting(&release.app, "checks")?.as_deref() == Some("disabled") {
-            return Ok(());
+            return Ok(None);
         }
         let skip = self.state.setting(&release.app, "checks")?.as_deref() == Some("skipped");
         let checks = crate::checks::parse(release.app_json.as_deref())?;
         let declared = checks.get(&c.kind).cloned().unwrap_or_default();
+        let mut boot = None;
         if let Some(port) = c.port {
-            crate::checks::port_open(port, Duration::from_secs(60)).map_err(|e| anyhow!("{}: {e}", c.name))?;
+            boot =
+                Some(crate::checks::port_open(port, Duration::from_secs(60)).map_err(|e| anyhow!("{}: {e}", c.name))?);
             if !skip {
                 for check in declared.iter().filter(|k| k.command.is_none()) {
                     let check = check.clone();
@@ -273,7 +276,7 @@ impl Runner {
         if !self.still_running(c).await {
             bail!("{} exited right after it started", c.name);
         }
-        Ok(())
+        Ok(boot)
     }
 
     /// Rolls a recorded release out with zero downtime (see the module docs).
@@ -300,6 +303,8 @@ impl Runner {
 
         let formation = self.state.formation(app)?;
         let mut started: Vec<Running> = Vec::new();
+        let rollout_started = std::time::Instant::now();
+        let mut boot = Duration::ZERO;
         let result: Result<()> = async {
             for (kind, &count) in &formation {
                 if !release.process_types.contains_key(kind)
@@ -313,7 +318,11 @@ impl Runner {
                 }
             }
             for c in &started {
-                if let Err(e) = self.check(&release, c).await {
+                let checked = self.check(&release, c).await;
+                if let Ok(Some(b)) = &checked {
+                    boot = boot.max(*b);
+                }
+                if let Err(e) = checked {
                     let logs = self.last_log_lines(&c.id, 20).await;
                     bail!(
                         "{e}\n{}",
@@ -342,7 +351,13 @@ impl Runner {
             )));
         }
         self.state.set_release_status(app, version, "succeeded")?;
-        output::header(format!("Release v{version} of {app} is serving"));
+        let took = rollout_started.elapsed();
+        output::header(format!(
+            "Release v{version} of {app} is serving ({} ms after its containers started: app boot {} ms, slipway {} ms)",
+            took.as_millis(),
+            boot.as_millis(),
+            took.saturating_sub(boot).as_millis()
+        ));
 
         self.retire(&old).await;
         for c in &started {
