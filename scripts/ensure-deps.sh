@@ -15,6 +15,7 @@ command -v cc >/dev/null || need+=(build-essential)
 command -v musl-gcc >/dev/null || need+=(musl-tools)
 command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v dockerd >/dev/null || need+=(docker.io)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 if [ ${#need[@]} -gt 0 ]; then
   echo "-----> Installing ${need[*]}"

@@ -156,8 +156,9 @@ pub async fn rollback(r: &mut Runner, app: &str, target: Option<&str>) -> Result
         None => releases
             .iter()
             .find(|r| {
-                r.version < current.version && r.status == "succeeded" && r.image != current.image
-                    || r.version < current.version && r.status == "succeeded" && r.config != current.config
+                r.version < current.version
+                    && r.status == "succeeded"
+                    && (r.image != current.image || r.config != current.config)
             })
             .cloned()
             .context("there is no earlier release to roll back to")?,

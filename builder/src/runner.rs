@@ -195,7 +195,7 @@ impl Runner {
                 binds: Some(binds),
                 init: Some(true),
                 port_bindings: web.then(|| crate::docker::loopback_port(APP_PORT, 0)),
-                restart_policy: one_off.is_none().then(|| RestartPolicy {
+                restart_policy: one_off.is_none().then_some(RestartPolicy {
                     name: Some(RestartPolicyNameEnum::ON_FAILURE),
                     maximum_retry_count: Some(10),
                 }),
@@ -307,9 +307,8 @@ impl Runner {
         let mut boot = Duration::ZERO;
         let result: Result<()> = async {
             for (kind, &count) in &formation {
-                if !release.process_types.contains_key(kind)
-                    && !(kind == "web" && release.buildpack.as_deref() == Some("Dockerfile"))
-                {
+                let dockerfile_web = kind == "web" && release.buildpack.as_deref() == Some("Dockerfile");
+                if !release.process_types.contains_key(kind) && !dockerfile_web {
                     continue;
                 }
                 for index in 1..=count.max(0) as u32 {
