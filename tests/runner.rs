@@ -245,3 +245,65 @@ fn a_deploy_killed_half_way_leaves_the_old_release_serving() {
     let names = docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", &format!("label=io.slipway.app={app}")]);
     assert!(!names.contains(".v"), "leftovers of the killed deploy remain: {names}");
 }
+
+#[test]
+fn domains_stop_start_checks_release_phase_and_tarballs() {
+    let mut p = Platform::new();
+    let app = "t-extras";
+    p.create(app);
+    // A tarball of the source deploys like the directory; the release phase runs first.
+    let tmp = tempfile::tempdir().unwrap();
+    let tarball = tmp.path().join("src.tgz");
+    let o = Command::new("tar")
+        .arg("-C")
+        .arg(fixture("null/null-release"))
+        .arg("-czf")
+        .arg(&tarball)
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let out = p.ok(&["deploy", app, tarball.to_str().unwrap()]);
+    assert!(out.contains("release phase ran in run.1"), "{out}");
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
+
+    // An added domain routes to the app.
+    p.ok(&["domains:add", app, "www.example.test"]);
+    assert_eq!(get_via(p.port, "www.example.test").unwrap(), (200, "null-greeting".to_string()));
+    assert!(p.ok(&["domains:report", app]).contains("www.example.test"));
+    p.ok(&["domains:remove", app, "www.example.test"]);
+    assert_eq!(get_via(p.port, "www.example.test").unwrap().0, 404);
+
+    // ps:stop stops every process and keeps the formation; ps:start brings them back.
+    p.ok(&["ps:stop", app]);
+    assert!(docker(&["ps", "-q", "--filter", &format!("label=io.slipway.app={app}")]).is_empty());
+    assert_ne!(p.get(app).unwrap().0, 200);
+    p.ok(&["ps:start", app]);
+    assert_eq!(p.get(app).unwrap().1, "null-greeting");
+
+    // With checks disabled, an app whose check would fail deploys.
+    p.ok(&["checks:disable", app]);
+    p.ok(&["deploy", app, fixture("broken/failing-check").to_str().unwrap()]);
+    p.ok(&["checks:enable", app]);
+
+    // A failing release phase aborts the deploy; the old release keeps serving.
+    let src = tmp.path().join("bad-release");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::copy(fixture("null/null-greeting/server.py"), src.join("server.py")).unwrap();
+    std::fs::write(src.join("Procfile"), "web: exec python3 server.py\nrelease: echo migration failed; exit 4\n")
+        .unwrap();
+    let o = p.slipway(&["deploy", app, src.to_str().unwrap()]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(text(&o).contains("the release command failed (exit status 4)"), "{}", text(&o));
+    assert_eq!(p.get(app).unwrap().0, 200);
+
+    // Mistakes name the app and the next step.
+    let o = p.slipway(&["deploy", "no-such-app", src.to_str().unwrap()]);
+    assert!(
+        text(&o).contains("app 'no-such-app' does not exist; create it with `slipway apps:create no-such-app`"),
+        "{}",
+        text(&o)
+    );
+    let o = p.slipway(&["apps:create", "Bad_Name"]);
+    assert!(text(&o).contains("is not a valid app name"), "{}", text(&o));
+}

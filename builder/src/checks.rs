@@ -89,18 +89,34 @@ pub fn http(check: &Check, port: u16) -> Result<()> {
     bail!("check {} failed after {} attempts: {last}", check.describe(), check.attempts.max(1))
 }
 
-/// The default web check: the port accepts a connection within `limit`.
+/// The default web check: the app answers HTTP on the port (any status) within `limit`. A
+/// bare TCP connect is not enough: Docker's userland proxy accepts connections on a published
+/// port before the app inside listens.
 pub fn port_open(port: u16, limit: Duration) -> Result<Duration> {
     let started = Instant::now();
     loop {
-        if std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_ok() {
+        if answers_http(port) {
             return Ok(started.elapsed());
         }
         if started.elapsed() > limit {
-            bail!("the web process did not accept connections on its port within {}s", limit.as_secs());
+            bail!("the web process did not answer HTTP on its port within {}s", limit.as_secs());
         }
-        std::thread::sleep(Duration::from_millis(25));
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500))
+    else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: slipway-check\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    s.read_exact(&mut head).is_ok() && &head == b"HTTP/"
 }
 
 #[cfg(test)]

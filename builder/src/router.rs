@@ -13,6 +13,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+/// A host name that can never be an app's: it answers with the configuration's generation, so
+/// a reload can be awaited (nginx reloads asynchronously).
+const GENERATION_HOST: &str = "generation.slipway.invalid";
+
 pub struct Router {
     pub dir: PathBuf,
     pub listen: String,
@@ -38,7 +42,7 @@ impl Router {
         Router { dir: data_dir.join("nginx"), listen: listen.to_string() }
     }
 
-    fn main_conf(&self) -> String {
+    fn main_conf(&self, generation: &str) -> String {
         let d = self.dir.display();
         format!(
             "# Written by slipway; regenerated on every change.
@@ -59,6 +63,11 @@ http {{
     server {{
         listen {listen} default_server;
         location / {{ default_type text/plain; return 404 \"no app is served at this host name\\n\"; }}
+    }}
+    server {{
+        listen {listen};
+        server_name {GENERATION_HOST};
+        location / {{ default_type text/plain; return 200 \"{generation}\"; }}
     }}
 }}
 ",
@@ -96,11 +105,54 @@ server {{
         )
     }
 
-    fn ensure_layout(&self) -> Result<()> {
+    fn ensure_layout(&self, generation: &str) -> Result<()> {
         for sub in ["apps", "tmp"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
-        write_atomic(&self.dir.join("nginx.conf"), &self.main_conf())
+        write_atomic(&self.dir.join("nginx.conf"), &self.main_conf(generation))
+    }
+
+    /// Where to reach the router from this host.
+    fn local_address(&self) -> String {
+        let port = self.listen.rsplit(':').next().unwrap_or("80");
+        let host = self.listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+        let host = match host {
+            "" | "0.0.0.0" | "*" => "127.0.0.1",
+            "[::]" => "[::1]",
+            h => h,
+        };
+        format!("{host}:{port}")
+    }
+
+    /// Waits until new connections get the configuration of `generation` (bounded). Old
+    /// workers close their listening sockets a moment after the new ones start, so several
+    /// answers in a row must come from the new configuration.
+    fn await_generation(&self, generation: &str) -> Result<()> {
+        use std::io::{Read, Write};
+        let started = std::time::Instant::now();
+        let address = self.local_address();
+        let mut in_a_row = 0;
+        loop {
+            let answer = std::net::TcpStream::connect(&address).ok().and_then(|mut s| {
+                s.set_read_timeout(Some(std::time::Duration::from_secs(2))).ok()?;
+                write!(s, "GET / HTTP/1.0\r\nHost: {GENERATION_HOST}\r\n\r\n").ok()?;
+                let mut r = String::new();
+                s.read_to_string(&mut r).ok()?;
+                Some(r)
+            });
+            if answer.is_some_and(|r| r.ends_with(generation)) {
+                in_a_row += 1;
+                if in_a_row >= 5 {
+                    return Ok(());
+                }
+            } else {
+                in_a_row = 0;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                bail!("the router did not take its new configuration within 10s; see {}/error.log", self.dir.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     fn pid(&self) -> Option<i32> {
@@ -124,20 +176,27 @@ server {{
         Ok(())
     }
 
-    /// Starts nginx when it is not running; reloads it gracefully when it is.
+    /// Starts nginx when it is not running; reloads it gracefully when it is. Returns once
+    /// new connections get the new configuration.
     pub fn apply(&self) -> Result<()> {
-        self.ensure_layout()?;
+        let generation = format!(
+            "{}-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+            std::process::id()
+        );
+        self.ensure_layout(&generation)?;
         self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
         match self.pid() {
-            Some(_) => self.run_nginx(&["-s", "reload"]),
-            None => self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?"),
+            Some(_) => self.run_nginx(&["-s", "reload"])?,
+            None => self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?,
         }
+        self.await_generation(&generation)
     }
 
     /// Points an app's host names at these loopback ports, then reloads. When the new
     /// configuration does not pass `nginx -t`, the old one is put back.
     pub fn set_app(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
-        self.ensure_layout()?;
+        std::fs::create_dir_all(self.dir.join("apps"))?;
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();
         write_atomic(&path, &self.app_conf(app, hosts, ports))?;
