@@ -2,33 +2,17 @@
 //! every fixture is built, started on a loopback port and asked for `/`; broken fixtures fail
 //! with their documented errors; herokuish's surface works under its own names.
 
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_slipway"))
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn fixture(rel: &str) -> PathBuf {
-    root().join("fixtures").join(rel)
-}
-
 fn slipway(args: &[&str]) -> Output {
     Command::new(bin()).args(args).env_remove("BUILDPACK_URL").output().expect("slipway runs")
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// GET / on 127.0.0.1:port, waiting for the server to come up.
