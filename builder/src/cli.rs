@@ -35,6 +35,9 @@ struct Cli {
     /// Address the router (nginx) listens on, remembered [default: 0.0.0.0:80 as root, else 127.0.0.1:8080]
     #[arg(long, global = true, env = "SLIPWAY_ROUTER_LISTEN", value_name = "ADDR:PORT")]
     router_listen: Option<String>,
+    /// The system user that owns the app repos and receives pushes
+    #[arg(long, global = true, env = "SLIPWAY_GIT_USER", default_value = "slipway")]
+    git_user: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -257,6 +260,35 @@ enum Command {
         about = "Mount a host directory into the app's containers (from the next restart)"
     )]
     StorageMount { app: String, mount: String },
+    #[command(name = "ssh-keys:add", about = "Let a key push (and run app commands over ssh)")]
+    SshKeysAdd {
+        name: String,
+        /// The public key file, or - for standard input [default: -]
+        keyfile: Option<PathBuf>,
+    },
+    #[command(name = "ssh-keys:remove")]
+    SshKeysRemove { name: String },
+    #[command(name = "ssh-keys:list")]
+    SshKeysList,
+    #[command(name = "builds:list", about = "The builds of an app (every push is one)")]
+    BuildsList { app: String },
+    #[command(name = "builds:output", about = "A build's full log (default: the latest)")]
+    BuildsOutput { app: String, id: Option<i64> },
+    #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
+    BuildsCancel { app: String },
+    #[command(about = "Set up git push: the git user, its data dir, and an sshd of slipway's own")]
+    Install {
+        /// Start a dedicated sshd on 127.0.0.1:PORT (its own host key and config under the data dir)
+        #[arg(long)]
+        sshd_port: Option<u16>,
+        /// Address for that sshd
+        #[arg(long, default_value = "127.0.0.1")]
+        sshd_address: String,
+    },
+    #[command(name = "ssh-command", hide = true)]
+    SshCommand { key: String },
+    #[command(name = "git-hook", hide = true)]
+    GitHook { app: String },
     /// herokuish: print the paths in use (each overridable by its variable)
     Paths,
     /// Print the version
@@ -390,6 +422,13 @@ fn chain(err: &anyhow::Error) -> String {
 fn run(cli: Cli) -> Result<i32> {
     let toml = cli.buildpacks_toml.as_deref();
     let data_dir = cli.data_dir.clone().unwrap_or_else(crate::state::default_data_dir);
+    if touches_platform_state(&cli.command) {
+        become_data_owner(&data_dir)?;
+    }
+    if let Some(listen) = &cli.router_listen {
+        // Remembered for every later command, hooks run by sshd included.
+        crate::state::State::open(&data_dir)?.set_setting("", "router.listen", Some(listen))?;
+    }
     match cli.command {
         Command::Build(args) => build(*args, toml),
         Command::Start { slug, process_type, port, env } => {
@@ -427,8 +466,120 @@ fn run(cli: Cli) -> Result<i32> {
             println!("slipway {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::SshCommand { key } => crate::gitpush::ssh_command(&data_dir, &key),
+        Command::GitHook { app } => crate::gitpush::pre_receive(&data_dir, &app),
+        Command::SshKeysAdd { name, keyfile } => {
+            let keys = crate::keys::AuthorizedKeys::for_user(&cli.git_user)?;
+            let text = crate::keys::read_key_source(keyfile.as_deref())?;
+            let exe = std::env::current_exe()?;
+            let command = format!("{} --data-dir {} ssh-command", exe.display(), data_dir.display());
+            let entry = keys.add(&name, &text, &command)?;
+            output::header(format!("Added key {name} ({}) for {}", entry.key.fingerprint(), cli.git_user));
+            Ok(0)
+        }
+        Command::SshKeysRemove { name } => {
+            crate::keys::AuthorizedKeys::for_user(&cli.git_user)?.remove(&name)?;
+            output::header(format!("Removed key {name}"));
+            Ok(0)
+        }
+        Command::SshKeysList => {
+            for e in crate::keys::AuthorizedKeys::for_user(&cli.git_user)?.entries()? {
+                println!("{:<20} {} {}", e.name, e.key.kind, e.key.fingerprint());
+            }
+            Ok(0)
+        }
+        Command::BuildsList { app } => {
+            let state = crate::state::State::open(&data_dir)?;
+            state.require_app(&app)?;
+            println!("=== {app} builds");
+            for (id, release, started, finished, status, rev) in state.deploys(&app)? {
+                let took = finished.map(|f| format!("{}s", f - started)).unwrap_or_else(|| "-".into());
+                let rev = rev.map(|r| r[..r.len().min(10)].to_string()).unwrap_or_default();
+                let release = release.map(|r| format!("v{r}")).unwrap_or_default();
+                println!("{id:<6} {status:<10} {took:<6} {release:<6} {rev}");
+            }
+            Ok(0)
+        }
+        Command::BuildsOutput { app, id } => {
+            let state = crate::state::State::open(&data_dir)?;
+            state.require_app(&app)?;
+            let (_, _, log) = state.deploy_log(&app, id)?.with_context(|| format!("app '{app}' has no such build"))?;
+            print!("{log}");
+            Ok(0)
+        }
+        Command::BuildsCancel { app } => {
+            let state = crate::state::State::open(&data_dir)?;
+            state.require_app(&app)?;
+            crate::gitpush::cancel(&state, &app)?;
+            Ok(0)
+        }
+        Command::Install { sshd_port, sshd_address } => {
+            crate::install::install(&data_dir, &cli.git_user, sshd_port, &sshd_address)
+        }
         runner_command => block_on(platform_cmd(runner_command, data_dir, cli.router_listen)),
     }
+}
+
+/// Whether a command reads or writes the platform's data dir (and so must run as its owner).
+fn touches_platform_state(cmd: &Command) -> bool {
+    !matches!(
+        cmd,
+        Command::Build(_)
+            | Command::Start { .. }
+            | Command::RunImage { .. }
+            | Command::Test { .. }
+            | Command::Buildpack(_)
+            | Command::Procfile(_)
+            | Command::Slug(_)
+            | Command::Stack(_)
+            | Command::Paths
+            | Command::Version
+            | Command::Install { .. }
+            | Command::SshKeysAdd { .. }
+            | Command::SshKeysRemove { .. }
+            | Command::SshKeysList
+    )
+}
+
+/// Started as root on a data dir that belongs to the git user (after `slipway install`):
+/// runs again as that user, so files root would create (the database's journal, router
+/// config, locks) stay writable by the hooks sshd runs as that user. Dokku's `dokku` command
+/// does the same.
+fn become_data_owner(data_dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    let Ok(meta) = std::fs::metadata(data_dir) else { return Ok(()) };
+    if meta.uid() == 0 {
+        return Ok(());
+    }
+    // SAFETY: getpwuid's result is read at once.
+    let (name, home, gid) = unsafe {
+        let pw = libc::getpwuid(meta.uid());
+        if pw.is_null() {
+            return Ok(());
+        }
+        (
+            std::ffi::CStr::from_ptr((*pw).pw_name).to_owned(),
+            std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned(),
+            (*pw).pw_gid,
+        )
+    };
+    let uid = meta.uid();
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.args(std::env::args_os().skip(1)).env("HOME", home);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::initgroups(name.as_ptr(), gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let err = cmd.exec();
+    bail!("cannot switch to the data dir's owner: {err}")
 }
 
 /// The runner's commands (`apps:*`, `config:*`, `ps:*`, `deploy`, ...).

@@ -16,15 +16,19 @@ use crate::state::{Release, State};
 pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Option<String>) -> Result<i64> {
     r.state.require_app(app)?;
     let _lock = r.lock(app)?;
-    let deploy_id = r.state.start_deploy(app)?;
+    // A git push records its build itself (with the full log) and says which record is ours.
+    let deploy_id = match std::env::var("SLIPWAY_DEPLOY_ID").ok().and_then(|i| i.parse().ok()) {
+        Some(id) => id,
+        None => r.state.start_deploy(app)?,
+    };
     let result = deploy_locked(r, app, source, source_version).await;
     let (status, version) = match &result {
         Ok(v) => ("succeeded", Some(*v)),
         Err(_) => ("failed", None),
     };
     let log = match &result {
-        Ok(v) => format!("deployed v{v}"),
-        Err(e) => format!("{e:#}"),
+        Ok(v) => format!("\n-----> deployed v{v}\n"),
+        Err(e) => format!("\n !     {e:#}\n"),
     };
     r.state.finish_deploy(deploy_id, version, status, &log)?;
     result

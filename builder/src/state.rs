@@ -62,6 +62,9 @@ const MIGRATIONS: &[&str] = &[
         status TEXT NOT NULL,         -- running | succeeded | failed
         log TEXT NOT NULL DEFAULT ''
      );",
+    // 2: builds from git pushes: who runs them (for cancel), which revision and branch
+    "ALTER TABLE deploys ADD COLUMN pid INTEGER;
+     ALTER TABLE deploys ADD COLUMN source_version TEXT;",
 ];
 
 pub struct State {
@@ -394,9 +397,65 @@ impl State {
         Ok(self.conn.last_insert_rowid())
     }
 
+    pub fn set_deploy_process(&self, id: i64, pid: u32, source_version: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE deploys SET pid = ?2, source_version = ?3 WHERE id = ?1",
+            params![id, pid, source_version],
+        )?;
+        Ok(())
+    }
+
+    pub fn append_deploy_log(&self, id: i64, text: &str) -> Result<()> {
+        self.conn.execute("UPDATE deploys SET log = log || ?2 WHERE id = ?1", params![id, text])?;
+        Ok(())
+    }
+
+    /// Build records, newest first: (id, release, started, finished, status, source version).
+    #[allow(clippy::type_complexity)]
+    pub fn deploys(&self, app: &str) -> Result<Vec<(i64, Option<i64>, i64, Option<i64>, String, Option<String>)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, release, started_at, finished_at, status, source_version FROM deploys WHERE app = ?1 ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([app], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn deploy_log(&self, app: &str, id: Option<i64>) -> Result<Option<(i64, String, String)>> {
+        let sql = match id {
+            Some(_) => "SELECT id, status, log FROM deploys WHERE app = ?1 AND id = ?2",
+            None => "SELECT id, status, log FROM deploys WHERE app = ?1 AND ?2 IS NULL ORDER BY id DESC LIMIT 1",
+        };
+        Ok(self.conn.query_row(sql, params![app, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()?)
+    }
+
+    /// The process running the app's current build, if one runs.
+    pub fn running_deploy(&self, app: &str) -> Result<Option<(i64, Option<u32>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, pid FROM deploys WHERE app = ?1 AND status = 'running' ORDER BY id DESC LIMIT 1",
+                [app],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_deploy_branch(&self, app: &str, branch: &str) -> Result<()> {
+        self.conn.execute("UPDATE apps SET deploy_branch = ?2 WHERE name = ?1", params![app, branch])?;
+        Ok(())
+    }
+
+    pub fn deploy_branch(&self, app: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT deploy_branch FROM apps WHERE name = ?1", [app], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
     pub fn finish_deploy(&self, id: i64, release: Option<i64>, status: &str, log: &str) -> Result<()> {
         self.conn.execute(
-            "UPDATE deploys SET finished_at = ?2, status = ?3, release = ?4, log = ?5 WHERE id = ?1",
+            "UPDATE deploys SET finished_at = ?2, status = ?3, release = ?4, log = log || ?5 WHERE id = ?1",
             params![id, now(), status, release, log],
         )?;
         Ok(())

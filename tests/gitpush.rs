@@ -1,0 +1,324 @@
+//! `git push` deploys end to end: real git, a real OpenSSH sshd on a loopback port, the real
+//! Docker engine and router. Needs root (it creates the git user) and the stack images.
+
+#[path = "common/mod.rs"]
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const USER: &str = "slipwaytest";
+
+struct Server {
+    key_name: String,
+    data: PathBuf,
+    sshd_port: u16,
+    router_port: u16,
+    key: PathBuf,
+    work: tempfile::TempDir,
+}
+
+impl Server {
+    /// A platform with its own data dir, sshd, router and an authorized key `tester`.
+    fn start(name: &str) -> Option<Server> {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: git push tests need root (they create the git user)");
+            return None;
+        }
+        let o = Command::new("docker").args(["image", "inspect", "slipway/stack:build"]).output().unwrap();
+        assert!(o.status.success(), "the stack images are missing: run `make stack-image` first");
+        let work = tempfile::tempdir().unwrap();
+        let data = PathBuf::from(format!("/srv/slipway-test-{name}"));
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap();
+        let (sshd_port, router_port) = (free_port(), free_port());
+        let key_name = format!("tester-{name}");
+        let s = Server { key_name, data, sshd_port, router_port, key: work.path().join("id"), work };
+        let o = s.slipway(&["--router-listen", &format!("127.0.0.1:{router_port}"), "domains:set-global", "push.test"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = s.slipway(&["install", "--sshd-port", &sshd_port.to_string()]);
+        assert!(o.status.success(), "{}", text(&o));
+        keygen(&s.key);
+        let _ = s.slipway(&["ssh-keys:remove", &s.key_name]); // from an interrupted earlier run
+        let o = s.slipway(&["ssh-keys:add", &s.key_name, s.key.with_extension("pub").to_str().unwrap()]);
+        assert!(o.status.success(), "{}", text(&o));
+        Some(s)
+    }
+
+    fn slipway(&self, args: &[&str]) -> Output {
+        Command::new(bin()).args(args).env("SLIPWAY_DATA", &self.data).env("SLIPWAY_GIT_USER", USER).output().unwrap()
+    }
+
+    fn ssh_command(&self, key: &Path) -> String {
+        format!(
+            "ssh -i {} -p {} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes",
+            key.display(),
+            self.sshd_port
+        )
+    }
+
+    fn ssh(&self, key: &Path, remote_command: &str) -> Output {
+        let cmd = format!("{} {USER}@127.0.0.1 {}", self.ssh_command(key), shell_quote(remote_command));
+        Command::new("bash").args(["-c", &cmd]).output().unwrap()
+    }
+
+    /// A git checkout of `fixture` with the slipway remote for `app`.
+    fn checkout(&self, fixture_dir: &Path, app: &str) -> PathBuf {
+        let dir = self.work.path().join(format!("{app}-{}", free_port()));
+        copy_dir(fixture_dir, &dir);
+        self.git(&dir, &["init", "-q", "-b", "main"]);
+        self.git(&dir, &["add", "-A"]);
+        self.git(&dir, &["commit", "-qm", "first"]);
+        self.git(&dir, &["remote", "add", "slipway", &format!("{USER}@127.0.0.1:{app}")]);
+        dir
+    }
+
+    fn git(&self, dir: &Path, args: &[&str]) -> Output {
+        let o = self.git_cmd(dir, args).output().unwrap();
+        assert!(o.status.success() || args[0] == "push", "git {args:?}: {}", text(&o));
+        o
+    }
+
+    fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new("git");
+        c.args(["-c", "user.name=tester", "-c", "user.email=t@example.test"])
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_SSH_COMMAND", self.ssh_command(&self.key));
+        c
+    }
+
+    fn get(&self, app: &str) -> Result<(u16, String), String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.router_port)).map_err(|e| e.to_string())?;
+        write!(s, "GET / HTTP/1.0\r\nHost: {app}.push.test\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut r = String::new();
+        s.read_to_string(&mut r).map_err(|e| e.to_string())?;
+        let code = r.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status")?;
+        Ok((code, r.split("\r\n\r\n").nth(1).unwrap_or("").trim().to_string()))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let list = self.slipway(&["apps:list"]);
+        for app in String::from_utf8_lossy(&list.stdout).lines().skip(1) {
+            let _ = self.slipway(&["apps:destroy", app, "--force"]);
+        }
+        let _ = self.slipway(&["ssh-keys:remove", &self.key_name]);
+        for pid_file in ["nginx/nginx.pid", "sshd/sshd.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(self.data.join(pid_file)) {
+                let _ = Command::new("kill").arg(pid.trim()).output();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+fn keygen(path: &Path) {
+    let o = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(path).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // ssh refuses keys others can read; the test's temp dir is root's, the key too.
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let o = Command::new("cp").arg("-r").arg(from).arg(to).output().unwrap();
+    assert!(o.status.success());
+}
+
+#[test]
+fn push_creates_deploys_redeploys_and_rejects_failures() {
+    let Some(s) = Server::start("main") else { return };
+    let app = "pushed";
+    let dir = s.checkout(&fixture("null/null-greeting"), app);
+
+    // First push: the app is created, built and deployed; the log streams back.
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    let out = text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("remote: -----> Created app pushed") || out.contains("Created app pushed"), "{out}");
+    assert!(out.contains("remote: -----> Null app detected"), "{out}");
+    assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
+
+    // A second push with a change redeploys with no failed request meanwhile.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicU64::new(0));
+    let served = Arc::new(AtomicU64::new(0));
+    let port = s.router_port;
+    let load = {
+        let (stop, failed, served) = (stop.clone(), failed.clone(), served.clone());
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(120) {
+                use std::io::{Read, Write};
+                let ok = std::net::TcpStream::connect(("127.0.0.1", port)).ok().and_then(|mut c| {
+                    write!(c, "GET / HTTP/1.0\r\nHost: pushed.push.test\r\n\r\n").ok()?;
+                    let mut r = String::new();
+                    c.read_to_string(&mut r).ok()?;
+                    r.starts_with("HTTP/1.1 200").then_some(())
+                });
+                let counter = if ok.is_some() { &served } else { &failed };
+                counter.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    std::fs::write(
+        dir.join("server.py"),
+        std::fs::read_to_string(dir.join("server.py")).unwrap().replace("\"null-greeting\"", "\"second push\""),
+    )
+    .unwrap();
+    s.git(&dir, &["commit", "-qam", "second"]);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    stop.store(true, Ordering::Relaxed);
+    load.join().unwrap();
+    assert_eq!(s.get(app).unwrap().1, "second push");
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "requests failed during the redeploy");
+    assert!(served.load(Ordering::Relaxed) > 10);
+
+    // A failing app is rejected; the old release still answers.
+    std::fs::write(dir.join("Procfile"), "web: exec python3 -c 'import sys; sys.exit(3)'\n").unwrap();
+    s.git(&dir, &["commit", "-qam", "broken"]);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(!o.status.success(), "a failing app must be rejected");
+    let out = text(&o);
+    assert!(out.contains("pre-receive hook declined"), "{out}");
+    assert!(out.contains("the running release keeps serving"), "{out}");
+    assert_eq!(s.get(app).unwrap().1, "second push");
+
+    // `git push --force` of an older commit redeploys it.
+    let o = s.git(&dir, &["push", "--force", "slipway", "HEAD~2:main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap().1, "null-greeting");
+
+    // A push to another branch is accepted with a warning, nothing deployed.
+    s.git(&dir, &["checkout", "-q", "-b", "feature"]);
+    let o = s.git(&dir, &["push", "slipway", "feature"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("nothing was deployed (the deploy branch of pushed is main)"), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap().1, "null-greeting");
+
+    // Build records with their logs.
+    let o = s.slipway(&["builds:list", app]);
+    assert!(text(&o).matches("succeeded").count() >= 3, "{}", text(&o));
+    assert!(text(&o).contains("failed"), "{}", text(&o));
+    let o = s.slipway(&["builds:output", app]);
+    assert!(text(&o).contains("Null app detected"), "{}", text(&o));
+
+    // App commands over ssh; anything else is refused.
+    let o = s.ssh(&s.key, &format!("config:set {app} GREETING=over-ssh"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap().1, "over-ssh");
+    for escape in [
+        "sh -c id",
+        "git-receive-pack '../x'",
+        "git-upload-pack '/etc/passwd'",
+        "apps:destroy pushed --force",
+        "cat /etc/shadow",
+    ] {
+        let o = s.ssh(&s.key, escape);
+        assert!(!o.status.success(), "{escape:?} was allowed: {}", text(&o));
+        assert!(!text(&o).contains("uid="), "{escape:?} ran: {}", text(&o));
+    }
+    // A key that was never added gets nothing.
+    let stranger = s.work.path().join("stranger");
+    keygen(&stranger);
+    let o = s.ssh(&stranger, "apps:list");
+    assert!(!o.status.success());
+    assert!(text(&o).contains("Permission denied"), "{}", text(&o));
+}
+
+/// The pusher sees each line as the build prints it, and a second push while one deploys is
+/// refused at once; a cancelled build rejects its push.
+#[test]
+fn pushes_stream_live_lock_and_cancel() {
+    let Some(s) = Server::start("stream") else { return };
+    let app = "streamed";
+    let src = s.work.path().join("slow-src");
+    std::fs::create_dir_all(src.join("bp/bin")).unwrap();
+    std::fs::copy(fixture("null/null-greeting/server.py"), src.join("server.py")).unwrap();
+    std::fs::write(src.join("Procfile"), "web: exec python3 server.py\n").unwrap();
+    std::fs::write(src.join(".buildpacks"), "./bp\n").unwrap();
+    std::fs::write(src.join("bp/bin/detect"), "#!/bin/sh\necho Slowpoke\n").unwrap();
+    std::fs::write(
+        src.join("bp/bin/compile"),
+        "#!/bin/sh\necho '-----> first line'\nsleep ${SLOW:-6}\necho '-----> last line'\n",
+    )
+    .unwrap();
+    for f in ["detect", "compile"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(src.join("bp/bin").join(f), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let dir = s.checkout(&src, app);
+    let mut push = s
+        .git_cmd(&dir, &["push", "--progress", "slipway", "main"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(push.stderr.take().unwrap());
+    let (mut first, mut last) = (None, None);
+    let mut concurrent: Option<Output> = None;
+    let other = s.checkout(&src, app);
+    for line in lines.lines().map_while(Result::ok) {
+        if line.contains("-----> first line") {
+            first = Some(Instant::now());
+            // While this one builds, a second push is refused at once.
+            let t = Instant::now();
+            let o = s.git_cmd(&other, &["push", "--force", "slipway", "main"]).output().unwrap();
+            assert!(t.elapsed() < Duration::from_secs(5), "the second push waited instead of being refused");
+            concurrent = Some(o);
+        }
+        if line.contains("-----> last line") {
+            last = Some(Instant::now());
+        }
+    }
+    assert!(push.wait().unwrap().success());
+    let (first, last) = (first.expect("the first line arrived"), last.expect("the last line arrived"));
+    assert!(last.duration_since(first) >= Duration::from_secs(4), "lines were batched, not streamed");
+    let o = concurrent.unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("is being deployed right now"), "{}", text(&o));
+
+    // builds:cancel stops a running build; its push is rejected cleanly.
+    std::fs::write(dir.join("touch.txt"), "x").unwrap();
+    s.git(&dir, &["add", "-A"]);
+    s.git(&dir, &["commit", "-qm", "again"]);
+    let mut push =
+        s.git_cmd(&dir, &["push", "slipway", "main"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let mut lines = BufReader::new(push.stderr.take().unwrap()).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if line.contains("-----> first line") {
+            let o = s.ssh(&s.key, &format!("builds:cancel {app}"));
+            assert!(o.status.success(), "{}", text(&o));
+            break;
+        }
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(!push.wait().unwrap().success(), "a cancelled build must reject its push: {rest:?}");
+    assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()), "the old release keeps serving");
+    let builds = text(&s.slipway(&["builds:list", app]));
+    assert!(builds.lines().nth(1).is_some_and(|l| l.contains("failed")), "{builds}");
+    let leftovers = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            "label=io.slipway.role=build",
+            "--filter",
+            &format!("label=io.slipway.app={app}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&leftovers.stdout).trim().is_empty(), "the build container survived the cancel");
+}
