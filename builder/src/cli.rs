@@ -286,7 +286,7 @@ enum Command {
         sshd_address: String,
     },
     #[command(name = "ssh-command", hide = true)]
-    SshForcedCommand { key: String },
+    SshDispatch { key: String },
     #[command(name = "git-hook", hide = true)]
     GitHook { app: String },
     /// herokuish: print the paths in use (each overridable by its variable)
@@ -466,7 +466,7 @@ fn run(cli: Cli) -> Result<i32> {
             println!("slipway {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
-        Command::SshForcedCommand { key } => crate::gitpush::ssh_command(&data_dir, &key),
+        Command::SshDispatch { key } => crate::gitpush::ssh_command(&data_dir, &key),
         Command::GitHook { app } => crate::gitpush::pre_receive(&data_dir, &app),
         Command::SshKeysAdd { name, keyfile } => {
             let keys = crate::keys::AuthorizedKeys::for_user(&cli.git_user)?;
