@@ -86,9 +86,18 @@ impl Server {
 
     fn git_cmd(&self, dir: &Path, args: &[&str]) -> Command {
         let mut c = Command::new("git");
+        // A HOME of the test's own: its .gitconfig trusts the test's repos (some belong to the
+        // git user), without touching this machine's real git config.
+        let home = self.work.path().join("home");
+        if !home.join(".gitconfig").exists() {
+            std::fs::create_dir_all(&home).unwrap();
+            std::fs::write(home.join(".gitconfig"), "[safe]\n\tdirectory = *\n[protocol \"file\"]\n\tallow = always\n")
+                .unwrap();
+        }
         c.args(["-c", "user.name=tester", "-c", "user.email=t@example.test"])
             .args(args)
             .current_dir(dir)
+            .env("HOME", &home)
             .env("GIT_SSH_COMMAND", self.ssh_command(&self.key));
         c
     }
@@ -321,4 +330,37 @@ fn pushes_stream_live_lock_and_cancel() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&leftovers.stdout).trim().is_empty(), "the build container survived the cancel");
+}
+
+/// Submodules are honoured: the pushed tree's gitlinks are fetched at their recorded commits.
+#[test]
+fn submodules_are_part_of_the_build() {
+    let Some(s) = Server::start("submodules") else { return };
+    // The library, as a bare repo the git user can read.
+    let lib_src = s.work.path().join("lib-src");
+    std::fs::create_dir_all(&lib_src).unwrap();
+    std::fs::write(lib_src.join("index.html"), "from-submodule\n").unwrap();
+    s.git(&lib_src, &["init", "-q", "-b", "main"]);
+    s.git(&lib_src, &["add", "-A"]);
+    s.git(&lib_src, &["commit", "-qm", "lib"]);
+    let lib_bare = s.data.join("lib.git");
+    let o = Command::new("git").args(["clone", "-q", "--bare"]).arg(&lib_src).arg(&lib_bare).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    Command::new("chown").args(["-R", &format!("{USER}:{USER}")]).arg(&lib_bare).status().unwrap();
+
+    let app = "with-submodule";
+    let src = s.work.path().join("sub-app");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("Procfile"), "web: exec python3 -m http.server $PORT --directory vendor/lib\n").unwrap();
+    let dir = s.checkout(&src, app);
+    let o = s.git(
+        &dir,
+        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", lib_bare.to_str().unwrap(), "vendor/lib"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    s.git(&dir, &["commit", "-qm", "add the library"]);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Fetching submodule vendor/lib"), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap(), (200, "from-submodule".to_string()));
 }
