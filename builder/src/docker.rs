@@ -218,6 +218,32 @@ impl Engine {
             .with_context(|| format!("cannot copy files into the container at {dir}"))
     }
 
+    /// Extracts a (gzipped) tar into `dir` keeping the archive's owners (the slug's are the app
+    /// user's), as `docker cp -a` does.
+    pub async fn upload_keeping_owners(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptionsBuilder::default().path(dir).copy_uidgid("1").build();
+        self.api
+            .upload_to_container(container, Some(opts), bollard::body_full(Bytes::from(tar)))
+            .await
+            .with_context(|| format!("cannot copy files into the container at {dir}"))
+    }
+
+    /// `docker commit`: the container's file system and config become `repo:tag`.
+    pub async fn commit(&self, container: &str, repo: &str, tag: &str) -> Result<()> {
+        let opts = bollard::query_parameters::CommitContainerOptionsBuilder::default()
+            .container(container)
+            .repo(repo)
+            .tag(tag)
+            .comment("slipway release")
+            .pause(false)
+            .build();
+        self.api
+            .commit_container(opts, bollard::models::ContainerConfig::default())
+            .await
+            .with_context(|| format!("cannot commit {repo}:{tag}"))?;
+        Ok(())
+    }
+
     /// Copies one file out of a container into `dest`.
     pub async fn download_file(&self, container: &str, path: &str, dest: &std::path::Path) -> Result<u64> {
         let opts = DownloadFromContainerOptionsBuilder::default().path(path).build();

@@ -1,13 +1,16 @@
 //! Release images: a slug becomes an image on the run image, the app as one layer at `/app`
 //! already owned by the app user (the slug's entries are; nothing is chowned at start), with
-//! labels saying what it is, and `/start web` as the default command.
+//! labels saying what it is, and `/start web` as the default command. Made by extracting the
+//! slug into a (never started) container and committing it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::docker::{self, Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
+use bollard::models::ContainerCreateBody;
+
+use crate::docker::{Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
 use crate::progress::Step;
 use crate::slug;
 
@@ -21,9 +24,6 @@ pub const LABEL_PORT: &str = "io.slipway.port";
 pub fn repository(app: &str) -> String {
     format!("slipway-app/{app}")
 }
-
-const RELEASE_DOCKERFILE: &str =
-    "ARG RUN_IMAGE\nFROM ${RUN_IMAGE}\nADD slug.tgz /app/\nENV PORT=5000\nCMD [\"/start\", \"web\"]\n";
 
 /// Labels shared by every release image: the app, its process types, what built it.
 pub fn labels(
@@ -63,12 +63,29 @@ pub async fn from_slug(
     let process_types: BTreeMap<String, String> = inspection.process_types.iter().cloned().collect();
     let labels = labels(app, release, &buildpack, &process_types, meta.and_then(|m| m.source_version.as_deref()));
     let slug_bytes = std::fs::read(slug_path).with_context(|| format!("cannot read {}", slug_path.display()))?;
-    let context =
-        docker::tar_of(&[("Dockerfile", RELEASE_DOCKERFILE.as_bytes(), 0o644), ("slug.tgz", &slug_bytes, 0o644)])?;
-    let args = HashMap::from([("RUN_IMAGE".to_string(), run_image.to_string())]);
     let step = Step::start(format!("Making the release image {tag}"));
     let previous = engine.image_id(tag).await?;
-    engine.build(context, tag, None, args, labels, |_| {}).await.context("cannot make the release image")?;
+    // A container of the run image with the release's config, the slug extracted into /app
+    // (owners kept), committed: one layer, much faster than a Dockerfile build.
+    let body = ContainerCreateBody {
+        image: Some(run_image.to_string()),
+        cmd: Some(vec!["/start".into(), "web".into()]),
+        env: Some(vec!["PORT=5000".into()]),
+        working_dir: Some("/app".into()),
+        labels: Some(labels),
+        ..Default::default()
+    };
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let name = format!("slipway-release-{app}-{nanos:x}");
+    let id = engine.create(&name, body).await.context("cannot make the release image")?;
+    let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+    let made = async {
+        engine.upload_keeping_owners(&id, "/app", slug_bytes).await?;
+        engine.commit(&id, repo, version).await
+    }
+    .await;
+    engine.remove_container(&id).await;
+    made.context("cannot make the release image")?;
     engine.replace_image(previous, tag).await;
     step.done(format!("Release image {tag}"));
     Ok(())
