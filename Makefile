@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 SLIPWAY := target/release/slipway
-DEMO_PORT ?= 5055
+DEMO_PORT ?= 8080
+DEMO_SSH_PORT ?= 2222
 
 .PHONY: all deps build engine stack-image test lint demo demo-stop bench clean
 MUSL_TARGET := x86_64-unknown-linux-musl
@@ -31,14 +32,14 @@ lint: deps
 
 ## make test: lint, the stack images (cached), then unit, integration and Docker tests
 test: lint stack-image
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --no-fail-fast
 
-## make demo: the stack images, a container build of a fixture, its release image running, its URL
+## make demo: the stack images, then a real `git push` over a real sshd deploys a fixture; prints its URL
 demo: stack-image
-	@bash scripts/demo.sh $(DEMO_PORT)
+	@bash scripts/demo.sh $(DEMO_PORT) $(DEMO_SSH_PORT)
 
 demo-stop:
-	@docker rm -f $$(docker ps -aq --filter label=io.slipway.app=demo) >/dev/null 2>&1 && echo "demo stopped" || true
+	@bash scripts/demo-stop.sh
 
 ## make bench: speed and size, measured side by side (not part of make test)
 bench: deps

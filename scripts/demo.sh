@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# make demo: builds fixtures/python/flask in a build-image container (dependencies from PyPI),
-# makes its release image, runs it with its port published on 127.0.0.1:PORT, waits until it
-# answers, and prints its URL. `make demo-stop` stops it.
+# make demo: the whole workflow on this machine. Sets up the git user `slipway` and an sshd of
+# slipway's own on 127.0.0.1:SSH_PORT (throwaway host key), adds a generated key, pushes
+# fixtures/python/flask with real git, and prints the URL that answers. `make demo-stop` undoes it.
 set -euo pipefail
-port=${1:-5055}
+router_port=${1:-8080}
+ssh_port=${2:-2222}
 cd "$(dirname "$0")/.."
-slipway=./target/release/slipway
-docker rm -f $(docker ps -aq --filter label=io.slipway.app=demo) >/dev/null 2>&1 || true
+root=$PWD
+slipway="$root/target/release/slipway"
+if [ "$(id -u)" -ne 0 ]; then
+  echo " !     make demo sets up a system user and sshd: run it as root" >&2
+  exit 1
+fi
 mkdir -p .demo
-$slipway build fixtures/python/flask --app demo -o .demo/demo.slug.tgz
-$slipway slug inspect .demo/demo.slug.tgz
-$slipway run-image slipway-app/demo:latest web --port "$port" --detach >/dev/null
-for _ in $(seq 1 100); do
-  if body=$(curl -fsS "http://127.0.0.1:$port/" 2>/dev/null); then
-    echo "-----> demo (fixtures/python/flask) is up at http://127.0.0.1:$port/ (it answers: $body)"
-    echo "       Stop it with: make demo-stop"
-    exit 0
-  fi
-  sleep 0.1
-done
-echo " !     the app did not answer on port $port; see: docker logs \$(docker ps -q --filter label=io.slipway.app=demo)" >&2
-exit 1
+"$slipway" install --sshd-port "$ssh_port"
+"$slipway" --router-listen "127.0.0.1:$router_port" domains:set-global slipway.localhost >/dev/null
+[ -f .demo/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -C demo -f .demo/id_ed25519
+"$slipway" ssh-keys:remove demo >/dev/null 2>&1 || true
+"$slipway" ssh-keys:add demo .demo/id_ed25519.pub
+
+rm -rf .demo/app && cp -r fixtures/python/flask .demo/app
+cd .demo/app
+git init -q -b main
+git add -A
+git -c user.name=demo -c user.email=demo@example.test commit -qm "demo app"
+git remote add slipway "slipway@127.0.0.1:demo"
+export GIT_SSH_COMMAND="ssh -i $root/.demo/id_ed25519 -p $ssh_port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+git push slipway main
+body=$(curl -fsS -H "Host: demo.slipway.localhost" "http://127.0.0.1:$router_port/")
+echo "-----> demo is up at http://demo.slipway.localhost:$router_port/ (it answers: $body)"
+echo "       curl -H 'Host: demo.slipway.localhost' http://127.0.0.1:$router_port/"
+echo "       Push changes from .demo/app with: GIT_SSH_COMMAND=\"$GIT_SSH_COMMAND\" git push slipway main"
+echo "       Stop it with: make demo-stop"

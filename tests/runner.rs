@@ -256,11 +256,11 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     assert!(o.status.success());
     let out = p.ok(&["deploy", app, tarball.to_str().unwrap()]);
     assert!(out.contains("release phase ran in run.1"), "{out}");
-    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
+    assert_eq!(p.get(app).unwrap(), (200, "null-release".to_string()));
 
     // An added domain routes to the app.
     p.ok(&["domains:add", app, "www.example.test"]);
-    assert_eq!(get_via(p.port, "www.example.test").unwrap(), (200, "null-greeting".to_string()));
+    assert_eq!(get_via(p.port, "www.example.test").unwrap(), (200, "null-release".to_string()));
     assert!(p.ok(&["domains:report", app]).contains("www.example.test"));
     p.ok(&["domains:remove", app, "www.example.test"]);
     assert_eq!(get_via(p.port, "www.example.test").unwrap().0, 404);
@@ -270,7 +270,7 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     assert!(docker(&["ps", "-q", "--filter", &format!("label=io.slipway.app={app}")]).is_empty());
     assert_ne!(p.get(app).unwrap().0, 200);
     p.ok(&["ps:start", app]);
-    assert_eq!(p.get(app).unwrap().1, "null-greeting");
+    assert_eq!(p.get(app).unwrap().1, "null-release");
 
     // With checks disabled, an app whose check would fail deploys.
     p.ok(&["checks:disable", app]);

@@ -12,6 +12,8 @@
 //! 4. The runner: the latency a zero-downtime rollout adds on top of the app's own boot
 //!    (target: under 1 s; Dokku waits a fixed 10 s), and requests served / failed through the
 //!    router during redeploys and scaling.
+//! 5. As root: `git push` to the first 200 with the new content, warm, for the null and static
+//!    fixtures over a real sshd on loopback (target: under 3 s for the null fixture).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -212,6 +214,7 @@ fn main() {
 
     if docker_benchmarks(slipway, &out) {
         runner_benchmarks(slipway);
+        push_benchmarks(slipway);
     }
 }
 
@@ -400,4 +403,109 @@ fn runner_benchmarks(slipway: &str) {
     if let Ok(pid) = std::fs::read_to_string(data.path().join("nginx/nginx.pid")) {
         let _ = Command::new("kill").arg(pid.trim()).output();
     }
+}
+
+fn push_benchmarks(slipway: &str) {
+    if unsafe { libc::geteuid() } != 0 {
+        println!("\n(not root: skipping the git push benchmark, which sets up a git user and sshd)");
+        return;
+    }
+    println!("\n== git push to first 200 (warm: the second and later pushes)");
+    let data = PathBuf::from("/srv/slipway-bench");
+    let _ = std::fs::remove_dir_all(&data);
+    std::fs::create_dir_all(&data).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (router, sshd) = (free(), free());
+    let run = |args: &[&str]| {
+        let o = Command::new(slipway)
+            .args(args)
+            .env("SLIPWAY_DATA", &data)
+            .env("SLIPWAY_GIT_USER", "slipwaybench")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&["install", "--sshd-port", &sshd.to_string()]);
+    run(&["--router-listen", &format!("127.0.0.1:{router}"), "domains:set-global", "bench.test"]);
+    let key = work.path().join("id");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", ""])
+        .arg("-f")
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let _ = Command::new(slipway).args(["ssh-keys:remove", "bench"]).env("SLIPWAY_GIT_USER", "slipwaybench").output();
+    run(&["ssh-keys:add", "bench", key.with_extension("pub").to_str().unwrap()]);
+    let ssh = format!(
+        "ssh -i {} -p {sshd} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        key.display()
+    );
+    for (fixture, app, file, marker) in [
+        ("null/null-greeting", "bench-null", "server.py", "null-greeting"),
+        ("static/static-site", "bench-static", "index.html", "static-site"),
+    ] {
+        let dir = work.path().join(app);
+        assert!(Command::new("cp")
+            .arg("-r")
+            .arg(root().join("fixtures").join(fixture))
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success());
+        let git = |args: &[&str]| {
+            let o = Command::new("git")
+                .args(["-c", "user.name=b", "-c", "user.email=b@b"])
+                .args(args)
+                .current_dir(&dir)
+                .env("GIT_SSH_COMMAND", &ssh)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        };
+        git(&["init", "-q", "-b", "main"]);
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "0"]);
+        git(&["remote", "add", "slipway", &format!("slipwaybench@127.0.0.1:{app}")]);
+        git(&["push", "-q", "slipway", "main"]);
+        let times: Vec<Duration> = (1..=3)
+            .map(|i| {
+                let text = std::fs::read_to_string(dir.join(file)).unwrap();
+                let new = format!("{marker}-{i}");
+                let previous = if i == 1 { marker.to_string() } else { format!("{marker}-{}", i - 1) };
+                std::fs::write(dir.join(file), text.replace(&previous, &new)).unwrap();
+                git(&["commit", "-qam", &i.to_string()]);
+                let t = Instant::now();
+                git(&["push", "-q", "slipway", "main"]);
+                loop {
+                    use std::io::{Read, Write};
+                    let body = std::net::TcpStream::connect(("127.0.0.1", router)).ok().and_then(|mut s| {
+                        write!(s, "GET / HTTP/1.0\r\nHost: {app}.bench.test\r\n\r\n").ok()?;
+                        let mut r = String::new();
+                        s.read_to_string(&mut r).ok()?;
+                        Some(r)
+                    });
+                    if body.is_some_and(|b| b.starts_with("HTTP/1.1 200") && b.contains(&new)) {
+                        break t.elapsed();
+                    }
+                    assert!(t.elapsed() < Duration::from_secs(60), "the new content never answered");
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+            .collect();
+        println!(
+            "{fixture:<20} push to first 200: median {:>5} ms{}",
+            median(times).as_millis(),
+            if app == "bench-null" { " (target < 3000 ms)" } else { "" }
+        );
+        run(&["apps:destroy", app, "--force"]);
+    }
+    let _ = Command::new(slipway).args(["ssh-keys:remove", "bench"]).env("SLIPWAY_GIT_USER", "slipwaybench").output();
+    for pid in ["nginx/nginx.pid", "sshd/sshd.pid"] {
+        if let Ok(p) = std::fs::read_to_string(data.join(pid)) {
+            let _ = Command::new("kill").arg(p.trim()).output();
+        }
+    }
+    let _ = std::fs::remove_dir_all(&data);
 }
