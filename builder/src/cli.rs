@@ -762,16 +762,8 @@ async fn platform_cmd(cmd: Command, data_dir: PathBuf, listen: Option<String>) -
             r.state.require_app(&app)?;
             let release =
                 r.state.current_release(&app)?.with_context(|| format!("app '{app}' has not been deployed yet"))?;
-            let env_dir = tempfile::tempdir()?;
-            crate::envdir::write(env_dir.path(), &release.config)?;
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(env_dir.path(), std::fs::Permissions::from_mode(0o755))?;
-                for e in std::fs::read_dir(env_dir.path())? {
-                    std::fs::set_permissions(e?.path(), std::fs::Permissions::from_mode(0o444))?;
-                }
-            }
-            let code = r.one_off(&release, command, env_dir.path(), true).await?;
+            let env_dir = r.write_env_dir(&release)?;
+            let code = r.one_off(&release, command, &env_dir, true).await?;
             return Ok(code as i32);
         }
         Command::DomainsAdd { app, domain } => {
@@ -872,14 +864,6 @@ fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
     }
 }
 
-/// Whether the app chose buildpacks itself (then a Dockerfile is just a file).
-fn chooses_buildpacks(dir: &Path, config: &Vars) -> Result<bool> {
-    Ok(config.contains_key("BUILDPACK_URL")
-        || std::env::var_os("BUILDPACK_URL").is_some()
-        || dir.join(".buildpacks").is_file()
-        || envdir::read_dotenv(dir)?.contains_key("BUILDPACK_URL"))
-}
-
 async fn build_in_container(args: BuildArgs) -> Result<i32> {
     let started = Instant::now();
     let config = parse_env(&args.env)?;
@@ -890,7 +874,7 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
     let source_version = std::env::var("SOURCE_VERSION").ok().or_else(|| pipeline::git_revision(&dir));
     let engine = crate::docker::Engine::connect().await?;
     let mut summary = serde_json::json!({ "app": app });
-    if args.buildpacks.is_empty() && crate::dockerfile::is_dockerfile_app(&dir) && !chooses_buildpacks(&dir, &config)? {
+    if args.buildpacks.is_empty() && crate::dockerfile::applies(&dir, &config)? {
         let b = crate::dockerfile::DockerfileBuild {
             dir: &dir,
             app: &app,

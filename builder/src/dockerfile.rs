@@ -16,8 +16,17 @@ use crate::output;
 use crate::procfile::Procfile;
 use crate::progress::Step;
 
-pub fn is_dockerfile_app(dir: &Path) -> bool {
-    dir.join("Dockerfile").is_file()
+/// Whether `dir` builds with its Dockerfile: it has one, and does not choose buildpacks
+/// (`BUILDPACK_URL` in config, the environment or `.env`, or a `.buildpacks` file).
+pub fn applies(dir: &Path, config: &Vars) -> Result<bool> {
+    if !dir.join("Dockerfile").is_file() {
+        return Ok(false);
+    }
+    let chooses_buildpacks = config.contains_key("BUILDPACK_URL")
+        || std::env::var_os("BUILDPACK_URL").is_some()
+        || dir.join(".buildpacks").is_file()
+        || crate::envdir::read_dotenv(dir)?.contains_key("BUILDPACK_URL");
+    Ok(!chooses_buildpacks)
 }
 
 /// `.dockerignore` rules, Docker's way: patterns are relative to the context root (`**`

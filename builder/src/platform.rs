@@ -53,10 +53,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let source_version = source_version.or_else(|| crate::pipeline::git_revision(&dir));
     let app_json = std::fs::read_to_string(dir.join("app.json")).ok();
     crate::checks::parse(app_json.as_deref())?;
-    let (process_types, buildpack, slug_digest) = if crate::dockerfile::is_dockerfile_app(&dir)
-        && !config.contains_key("BUILDPACK_URL")
-        && !dir.join(".buildpacks").exists()
-    {
+    let (process_types, buildpack, slug_digest) = if crate::dockerfile::applies(&dir, &config)? {
         let b = crate::dockerfile::DockerfileBuild {
             dir: &dir,
             app,

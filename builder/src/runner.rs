@@ -129,12 +129,12 @@ impl Runner {
     }
 
     /// Writes the release's config as ENV_PATH files, readable by the app user only.
-    fn write_env_dir(&self, release: &Release) -> Result<PathBuf> {
+    pub fn write_env_dir(&self, release: &Release) -> Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let dir = self.env_dir(&release.app, release.version);
         let _ = std::fs::remove_dir_all(&dir);
         crate::envdir::write(&dir, &release.config)?;
-        for entry in std::fs::read_dir(&dir)?.chain(std::iter::empty()) {
+        for entry in std::fs::read_dir(&dir)? {
             let p = entry?.path();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
             let _ = std::os::unix::fs::chown(&p, Some(crate::user::DEFAULT_ID), Some(crate::user::DEFAULT_ID));
@@ -231,10 +231,11 @@ impl Runner {
         Ok(Running { id, name: name.to_string(), kind: kind.into(), index, release: release.version, port })
     }
 
+    /// Up, not restarting, and never restarted (a crash loop shows in the restart count).
     async fn still_running(&self, c: &Running) -> bool {
-        let state = self.engine.api.inspect_container(&c.id, None).await.ok().and_then(|i| i.state);
-        state.is_some_and(|s| s.running == Some(true) && s.restarting != Some(true))
-            && self.engine.api.inspect_container(&c.id, None).await.ok().and_then(|i| i.restart_count).unwrap_or(0) == 0
+        let Ok(info) = self.engine.api.inspect_container(&c.id, None).await else { return false };
+        let up = info.state.is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
+        up && info.restart_count.unwrap_or(0) == 0
     }
 
     pub async fn last_log_lines(&self, id: &str, n: usize) -> String {
