@@ -242,6 +242,7 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     let mut p = Platform::new();
     let app = "t-extras";
     p.create(app);
+    p.ok(&["settings:set", "keep-releases", "1"]);
     // A tarball of the source deploys like the directory; the release phase runs first.
     let tmp = tempfile::tempdir().unwrap();
     let tarball = tmp.path().join("src.tgz");
@@ -287,6 +288,16 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     assert_ne!(o.status.code(), Some(0));
     assert!(text(&o).contains("the release command failed (exit status 4)"), "{}", text(&o));
     assert_eq!(p.get(app).unwrap().0, 200);
+
+    // Only the serving release's image is kept (keep-releases 1); failed releases' go too.
+    let tags = docker(&["images", "--format", "{{.Tag}}", &format!("slipway-app/{app}")]);
+    let current = p
+        .ok(&["releases", app])
+        .lines()
+        .find(|l| l.starts_with('*'))
+        .map(|l| l[1..].split_whitespace().next().unwrap().to_string())
+        .unwrap();
+    assert_eq!(tags.lines().collect::<Vec<_>>(), [current.as_str()], "release images kept: {tags}");
 
     // Mistakes name the app and the next step.
     let o = p.slipway(&["deploy", "no-such-app", src.to_str().unwrap()]);

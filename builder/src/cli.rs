@@ -260,6 +260,13 @@ enum Command {
         about = "Mount a host directory into the app's containers (from the next restart)"
     )]
     StorageMount { app: String, mount: String },
+    #[command(
+        name = "settings:set",
+        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false"
+    )]
+    SettingsSet { key: String, value: String },
+    #[command(name = "settings:show", about = "Show the platform settings")]
+    SettingsShow,
     #[command(name = "ssh-keys:add", about = "Let a key push (and run app commands over ssh)")]
     SshKeysAdd {
         name: String,
@@ -633,6 +640,40 @@ async fn platform_cmd(cmd: Command, data_dir: PathBuf, listen: Option<String>) -
             );
             for d in s.domains(&app)? {
                 println!("{d}");
+            }
+            return Ok(0);
+        }
+        Command::SettingsSet { key, value } => {
+            let valid = match key.as_str() {
+                "keep-releases" => value.parse::<u32>().is_ok_and(|n| n >= 1),
+                "stop-timeout" => value.parse::<u32>().is_ok(),
+                "git.auto-create" => value == "true" || value == "false",
+                _ => bail!("unknown setting {key:?}: the settings are keep-releases, stop-timeout, git.auto-create"),
+            };
+            if !valid {
+                bail!("{value:?} is not a valid value for {key} (keep-releases: 1 or more; stop-timeout: seconds; git.auto-create: true or false)");
+            }
+            state_only()?.set_setting("", &key, Some(&value))?;
+            output::header(format!("{key} = {value}"));
+            return Ok(0);
+        }
+        Command::SettingsShow => {
+            let s = state_only()?;
+            let listen = crate::router::default_listen();
+            let defaults = [
+                ("keep-releases", "5"),
+                ("stop-timeout", "30"),
+                ("git.auto-create", "true"),
+                ("domain", "slipway.localhost"),
+                ("router.listen", listen.as_str()),
+            ];
+            for (key, default) in defaults {
+                let value = s.setting("", key)?;
+                println!(
+                    "{key:<16} {}{}",
+                    value.as_deref().unwrap_or(default),
+                    if value.is_none() { " (default)" } else { "" }
+                );
             }
             return Ok(0);
         }

@@ -298,6 +298,7 @@ impl Runner {
             let code = self.one_off(&release, vec!["bash".into(), "-c".into(), cmd.clone()], &env_dir, true).await?;
             if code != 0 {
                 self.state.set_release_status(app, version, "failed")?;
+                let _ = self.hygiene(app).await;
                 bail!("the release command failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
             }
         }
@@ -346,6 +347,7 @@ impl Runner {
                 self.engine.remove_container(&c.id).await;
             }
             self.state.set_release_status(app, version, "failed")?;
+            let _ = self.hygiene(app).await; // a failed release's image is of no use
             return Err(e.context(format!(
                 "v{version} failed its checks and was not deployed; the running release keeps serving"
             )));
