@@ -2,7 +2,7 @@
 # make demo-stop: removes the demo app, and stops slipway's router and sshd.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-slipway=./target/release/slipway
+slipway=/usr/local/bin/slipway
 data=${SLIPWAY_DATA:-/var/lib/slipway}
 $slipway apps:destroy demo --force 2>/dev/null
 $slipway ssh-keys:remove demo >/dev/null 2>&1

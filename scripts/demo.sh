@@ -7,11 +7,13 @@ router_port=${1:-8080}
 ssh_port=${2:-2222}
 cd "$(dirname "$0")/.."
 root=$PWD
-slipway="$root/target/release/slipway"
 if [ "$(id -u)" -ne 0 ]; then
   echo " !     make demo sets up a system user and sshd: run it as root" >&2
   exit 1
 fi
+# Installed where the git user (and sshd's forced command) can run it.
+install -m 0755 target/release/slipway /usr/local/bin/slipway
+slipway=/usr/local/bin/slipway
 mkdir -p .demo
 "$slipway" install --sshd-port "$ssh_port"
 "$slipway" --router-listen "127.0.0.1:$router_port" domains:set-global slipway.localhost >/dev/null

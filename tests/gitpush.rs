@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const USER: &str = "slipwaytest";
 
 struct Server {
+    /// A copy of the binary the git user can run, wherever the checkout lives.
+    exe: PathBuf,
     key_name: String,
     data: PathBuf,
     sshd_port: u16,
@@ -38,7 +40,11 @@ impl Server {
         std::fs::create_dir_all(&data).unwrap();
         let (sshd_port, router_port) = (free_port(), free_port());
         let key_name = format!("tester-{name}");
-        let s = Server { key_name, data, sshd_port, router_port, key: work.path().join("id"), work };
+        let exe_dir = PathBuf::from(format!("/srv/slipway-test-{name}-bin"));
+        std::fs::create_dir_all(&exe_dir).unwrap();
+        let exe = exe_dir.join("slipway");
+        std::fs::copy(bin(), &exe).unwrap();
+        let s = Server { exe, key_name, data, sshd_port, router_port, key: work.path().join("id"), work };
         let o = s.slipway(&["--router-listen", &format!("127.0.0.1:{router_port}"), "domains:set-global", "push.test"]);
         assert!(o.status.success(), "{}", text(&o));
         let o = s.slipway(&["install", "--sshd-port", &sshd_port.to_string()]);
@@ -51,7 +57,12 @@ impl Server {
     }
 
     fn slipway(&self, args: &[&str]) -> Output {
-        Command::new(bin()).args(args).env("SLIPWAY_DATA", &self.data).env("SLIPWAY_GIT_USER", USER).output().unwrap()
+        Command::new(&self.exe)
+            .args(args)
+            .env("SLIPWAY_DATA", &self.data)
+            .env("SLIPWAY_GIT_USER", USER)
+            .output()
+            .unwrap()
     }
 
     fn ssh_command(&self, key: &Path) -> String {
@@ -126,6 +137,9 @@ impl Drop for Server {
             }
         }
         let _ = std::fs::remove_dir_all(&self.data);
+        if let Some(dir) = self.exe.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
