@@ -96,7 +96,28 @@ impl AuthorizedKeys {
         Ok(text.lines().filter_map(parse_line).collect())
     }
 
+    /// Runs `f` holding an exclusive lock on the key file, so concurrent changes never lose a
+    /// line (each is a read-modify-write).
+    fn locked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        use std::os::unix::io::AsRawFd;
+        let dir = self.path.parent().context("authorized_keys has no directory")?;
+        std::fs::create_dir_all(dir)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".slipway-keys.lock"))?;
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("cannot lock authorized_keys");
+        }
+        f()
+    }
+
     pub fn add(&self, name: &str, key_text: &str, command: &str) -> Result<Entry> {
+        self.locked(|| self.add_locked(name, key_text, command))
+    }
+
+    fn add_locked(&self, name: &str, key_text: &str, command: &str) -> Result<Entry> {
         if !valid_name(name) {
             bail!("{name:?} is not a valid key name: letters, digits, '-', '_', '.', '@'");
         }
@@ -126,6 +147,10 @@ impl AuthorizedKeys {
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
+        self.locked(|| self.remove_locked(name))
+    }
+
+    fn remove_locked(&self, name: &str) -> Result<()> {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let kept: Vec<&str> = text.lines().filter(|l| parse_line(l).is_none_or(|e| e.name != name)).collect();
         if kept.len() == text.lines().count() {
@@ -140,12 +165,13 @@ impl AuthorizedKeys {
         let dir = self.path.parent().context("authorized_keys has no directory")?;
         std::fs::create_dir_all(dir)?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let tmp = dir.join(".authorized_keys.slipway-tmp");
+        let tmp = dir.join(format!(".authorized_keys.slipway-{}", std::process::id()));
         std::fs::write(&tmp, text)?;
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
         if let Some(u) = &self.owner {
             u.chown(dir)?;
             u.chown(&tmp)?;
+            u.chown(&dir.join(".slipway-keys.lock"))?;
         }
         std::fs::rename(&tmp, &self.path).with_context(|| format!("cannot write {}", self.path.display()))
     }
@@ -204,6 +230,32 @@ mod tests {
         // An ed25519 blob labelled as RSA.
         let lying = ED.replacen("ssh-ed25519", "ssh-rsa", 1);
         assert!(PublicKey::parse(&lying).unwrap_err().to_string().contains("its type says"));
+    }
+
+    #[test]
+    fn concurrent_adds_lose_no_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".ssh/authorized_keys");
+        // Eight different valid keys: the ed25519 blob with its last byte varied.
+        let blob = ED.split_whitespace().nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(blob).unwrap();
+        let threads: Vec<_> = (0..8u8)
+            .map(|i| {
+                let path = path.clone();
+                let mut b = bytes.clone();
+                *b.last_mut().unwrap() = i;
+                let key = format!("ssh-ed25519 {}", base64::engine::general_purpose::STANDARD.encode(&b));
+                std::thread::spawn(move || {
+                    let keys = AuthorizedKeys { path, owner: None };
+                    keys.add(&format!("k{i}"), &key, "x").unwrap();
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let keys = AuthorizedKeys { path, owner: None };
+        assert_eq!(keys.entries().unwrap().len(), 8);
     }
 
     #[test]
