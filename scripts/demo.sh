@@ -28,7 +28,7 @@ git add -A
 git -c user.name=demo -c user.email=demo@example.test commit -qm "demo app"
 git remote add slipway "slipway@127.0.0.1:demo"
 export GIT_SSH_COMMAND="ssh -i $root/.demo/id_ed25519 -p $ssh_port -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-git push slipway main
+git push --force slipway main  # a fresh repo each run
 body=$(curl -fsS -H "Host: demo.slipway.localhost" "http://127.0.0.1:$router_port/")
 echo "-----> demo is up at http://demo.slipway.localhost:$router_port/ (it answers: $body)"
 echo "       curl -H 'Host: demo.slipway.localhost' http://127.0.0.1:$router_port/"

@@ -575,7 +575,8 @@ fn become_data_owner(data_dir: &Path) -> Result<()> {
     };
     let uid = meta.uid();
     let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    cmd.args(std::env::args_os().skip(1)).env("HOME", home);
+    // The data dir as resolved here: the default differs for a non-root user.
+    cmd.args(std::env::args_os().skip(1)).env("HOME", home).env("SLIPWAY_DATA", data_dir);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
