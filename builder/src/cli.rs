@@ -409,21 +409,10 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
                 output::warn("Interrupted: stopped.");
                 return 130;
             }
-            output::warn(format!("Error: {}", chain(&err)));
+            output::warn(format!("Error: {}", crate::error_chain(err.as_ref())));
             1
         }
     }
-}
-
-fn chain(err: &anyhow::Error) -> String {
-    let parts: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-    let mut out: Vec<String> = Vec::new();
-    for p in parts {
-        if !out.iter().any(|o| o.contains(&p)) {
-            out.push(p);
-        }
-    }
-    out.join(": ")
 }
 
 fn run(cli: Cli) -> Result<i32> {

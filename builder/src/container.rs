@@ -111,7 +111,6 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
         bail!("the build image {} is missing: make it with `slipway stack build` (or `make stack-image`)", b.image);
     }
     let mut phases = Vec::new();
-    let t = Instant::now();
     let (tar_bytes, specs) = upload_tar(b)?;
 
     let mut env = vec![format!("SLIPWAY_COMPILE_TIMEOUT={}", b.timeout.as_secs())];
@@ -179,7 +178,7 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
     };
     let name = format!("slipway-build-{}-{}", b.app, unique_suffix());
     let id = engine.create(&name, body).await?;
-    let result = run(engine, b, &id, tar_bytes, &mut phases, t).await;
+    let result = run(engine, b, &id, tar_bytes, &mut phases).await;
     engine.remove_container(&id).await;
     let slug_size = result?;
     Ok(ContainerBuildReport { slug_size, phases })
@@ -191,12 +190,10 @@ async fn run(
     id: &str,
     tar_bytes: Vec<u8>,
     phases: &mut Vec<(String, Duration)>,
-    t: Instant,
 ) -> Result<u64> {
     let step = Step::start(format!("Uploading the source ({})", output::size(tar_bytes.len() as u64)));
     engine.upload(id, "/tmp", tar_bytes).await?;
     phases.push(("upload".into(), step.done("Uploaded the source")));
-    let _ = t;
 
     let t = Instant::now();
     let mut last_error: Option<String> = None;

@@ -44,13 +44,14 @@ pub mod state;
 mod testutil;
 pub mod user;
 
-/// An error and its causes on one line: `a: b: c`.
+/// An error and its causes on one line: `a: b: c`, leaving out a cause an earlier part
+/// already says.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut cur = e.source();
     while let Some(s) = cur {
         let text = s.to_string();
-        if !parts.last().is_some_and(|p| p.contains(&text)) {
+        if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
         cur = s.source();

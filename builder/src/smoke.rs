@@ -54,7 +54,9 @@ pub fn start_web(env: &ProcessEnv, command: &str, port: u16) -> Result<Running> 
     env.vars.insert("PORT".into(), port.to_string());
     env.vars.entry("DYNO".into()).or_insert_with(|| "web.1".into());
     let mut cmd = env.shell(command)?;
-    exec::own_group(&mut cmd).stdin(Stdio::null()).stdout(Stdio::from(std::io::stderr().as_fd_owned()?));
+    // The app's output goes to our stderr, keeping stdout for results.
+    let stderr = std::os::fd::AsFd::as_fd(&std::io::stderr()).try_clone_to_owned()?;
+    exec::own_group(&mut cmd).stdin(Stdio::null()).stdout(Stdio::from(stderr));
     Ok(Running { child: cmd.spawn().context("cannot start the web process")? })
 }
 
@@ -73,16 +75,5 @@ pub fn wait_for_answer(running: &mut Running, port: u16, path: &str, boot: Durat
             }
             _ => std::thread::sleep(Duration::from_millis(25)),
         }
-    }
-}
-
-trait AsFdOwned {
-    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd>;
-}
-
-impl AsFdOwned for std::io::Stderr {
-    fn as_fd_owned(&self) -> std::io::Result<std::os::fd::OwnedFd> {
-        use std::os::fd::AsFd;
-        self.as_fd().try_clone_to_owned()
     }
 }

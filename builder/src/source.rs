@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -190,12 +189,7 @@ fn clone(url: &str, reference: Option<&str>, dest: &Path) -> Result<()> {
 
 fn unpack_tarball(location: &str, dest: &Path) -> Result<()> {
     let reader: Box<dyn std::io::Read> = if location.starts_with("http://") || location.starts_with("https://") {
-        let client = reqwest::blocking::Client::builder()
-            .connect_timeout(Duration::from_secs(30))
-            .timeout(Duration::from_secs(600))
-            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("cannot set up the HTTP client")?;
+        let client = crate::slug::http_client()?;
         let response = client
             .get(location)
             .send()
