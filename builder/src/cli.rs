@@ -103,10 +103,51 @@ struct BuildArgs {
     json: bool,
 }
 
+#[derive(Parser, Debug)]
+struct MatrixArgs {
+    /// Fixture app directories to run [default: every buildpack's fixtures under --fixtures]
+    dirs: Vec<PathBuf>,
+    /// Where the fixtures live: FIXTURES/<buildpack>/<app>/
+    #[arg(long, default_value = "fixtures", value_name = "DIR")]
+    fixtures: PathBuf,
+    /// Only this buildpack's fixtures (repeatable)
+    #[arg(short = 'b', long = "buildpack", value_name = "NAME")]
+    buildpacks: Vec<String>,
+    /// Run a third-party buildpack (git URL#ref, tarball, directory) against the fixture
+    /// directories given
+    #[arg(long, value_name = "URL#REF", requires = "dirs")]
+    external: Option<String>,
+    /// Fixtures run at once [default: the number of cores]
+    #[arg(short, long)]
+    jobs: Option<usize>,
+    /// Write a JUnit XML report here
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a Markdown report here
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Write the outcomes as JSON here
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
+    #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::stack::BUILD_IMAGE)]
+    build_image: String,
+    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::stack::RUN_IMAGE)]
+    run_image: String,
+    /// Stop a buildpack script after this many seconds
+    #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
+    timeout: u64,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Build an app directory into a slug on this host
     Build(Box<BuildArgs>),
+    /// The buildpack test matrix: every fixture detected, built, started and requested in the
+    /// stack images, in parallel, with a report
+    Matrix(Box<MatrixArgs>),
     /// Run a process type of a release image, its port published on 127.0.0.1
     RunImage {
         image: String,
@@ -148,6 +189,9 @@ enum Command {
     /// herokuish: build, detect, install, list and test buildpacks
     #[command(subcommand)]
     Buildpack(BuildpackCommand),
+    /// Language runtimes for buildpacks: `runtime node RANGE --into DIR --cache-dir DIR`
+    #[command(subcommand)]
+    Runtime(RuntimeCommand),
     /// herokuish: start, exec or parse Procfile processes
     #[command(subcommand)]
     Procfile(ProcfileCommand),
@@ -320,6 +364,20 @@ enum StackCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum RuntimeCommand {
+    /// Install the newest Node.js satisfying an npm range (package.json's engines.node)
+    Node {
+        range: String,
+        /// Where to unpack it (bin/node, ...)
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Where downloads and the version list are kept between builds
+        #[arg(long, value_name = "DIR")]
+        cache_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum BuildpackCommand {
     /// Build IMPORT_PATH (or APP_PATH) into APP_PATH
     Build {
@@ -339,7 +397,11 @@ enum BuildpackCommand {
     /// List the buildpacks used for detection
     List,
     /// Run the buildpack's bin/test-compile and bin/test on the app
-    Test,
+    Test {
+        /// Buildpack to use instead of auto-detection (repeatable; slipway's addition)
+        #[arg(short = 'b', long = "buildpack", value_name = "URL")]
+        buildpacks: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -427,6 +489,7 @@ fn run(cli: Cli) -> Result<i32> {
     }
     match cli.command {
         Command::Build(args) => build(*args, toml),
+        Command::Matrix(args) => matrix(*args, toml),
         Command::Start { slug, process_type, port, env } => {
             if slug.is_file() {
                 start(&slug, &process_type, port, &env)
@@ -440,6 +503,12 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Test { dir, expected, path, buildpacks } => test(&dir, expected, &path, buildpacks, toml),
         Command::Buildpack(cmd) => buildpack(cmd, toml),
+        Command::Runtime(RuntimeCommand::Node { range, into, cache_dir }) => {
+            let installed = crate::noderuntime::install(&range, &into, &cache_dir, &mut |l| output::detail(l))?;
+            let origin = if installed.from_cache { "from the build cache" } else { "downloaded" };
+            output::header(format!("Using Node.js {} for engines.node {range:?} ({origin})", installed.version));
+            Ok(0)
+        }
         Command::Procfile(cmd) => procfile(cmd),
         Command::Slug(cmd) => slug_command(cmd),
         Command::Stack(StackCommand::Build { engine, force, suite, mirror }) => {
@@ -521,10 +590,12 @@ fn touches_platform_state(cmd: &Command) -> bool {
     !matches!(
         cmd,
         Command::Build(_)
+            | Command::Matrix(_)
             | Command::Start { .. }
             | Command::RunImage { .. }
             | Command::Test { .. }
             | Command::Buildpack(_)
+            | Command::Runtime(_)
             | Command::Procfile(_)
             | Command::Slug(_)
             | Command::Stack(_)
@@ -929,9 +1000,6 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
             (None, false) => crate::container::Cache::Volume,
         };
         let b = crate::container::ContainerBuild {
-            app_dir: dir.clone(),
-            app: app.clone(),
-            output: output_path.clone(),
             buildpacks: args.buildpacks.clone(),
             config,
             cache,
@@ -942,6 +1010,7 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
             ca_bundle: args.ca_bundle.clone().or_else(crate::container::default_ca_bundle),
             source_version,
             max_size: slug::parse_size(&args.max_size)?,
+            ..crate::container::ContainerBuild::new(dir.clone(), &app, output_path.clone())
         };
         let report = crate::container::build(&engine, &b).await?;
         output::header(format!("Slug: {} ({})", output_path.display(), output::size(report.slug_size)));
@@ -972,6 +1041,81 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
         println!("{summary}");
     }
     Ok(0)
+}
+
+fn matrix(args: MatrixArgs, toml: Option<&Path>) -> Result<i32> {
+    use crate::matrix::{self, Fixture};
+    let started = Instant::now();
+    let defaults = defaults::load(toml)?;
+    let ws = workspace()?;
+    let external = match &args.external {
+        Some(spec) => {
+            let source = Source::parse(spec, &std::env::current_dir()?)?;
+            let root = source.fetch(&ws.path().join("external")).with_context(|| format!("buildpack {spec}"))?;
+            Some((source.short_name(), root))
+        }
+        None => None,
+    };
+    let fixtures = if args.dirs.is_empty() {
+        let (fixtures, warnings) = matrix::discover(&args.fixtures, &defaults, &args.buildpacks)?;
+        warnings.iter().for_each(output::warn);
+        fixtures
+    } else {
+        args.dirs.iter().map(|d| Fixture::load(d)).collect::<Result<Vec<_>>>()?
+    };
+    if fixtures.is_empty() {
+        bail!(
+            "no fixtures to run: add apps under {}/<buildpack>/ or name fixture directories",
+            args.fixtures.display()
+        );
+    }
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    match &external {
+        Some((name, _)) => {
+            output::header(format!("Testing buildpack {name} on {} fixtures, {jobs} at a time", fixtures.len()))
+        }
+        None => output::header(format!("Running {} fixtures, {jobs} at a time", fixtures.len())),
+    }
+    let opts = matrix::Options {
+        fixtures,
+        defaults,
+        external,
+        jobs,
+        build_image: args.build_image,
+        run_image: args.run_image,
+        ca_bundle: args.ca_bundle.or_else(crate::container::default_ca_bundle),
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let outcomes = block_on(async {
+        let engine = std::sync::Arc::new(crate::docker::Engine::connect().await?);
+        matrix::run(engine, opts).await
+    });
+    let outcomes = match outcomes {
+        Err(e) if e.is::<matrix::Interrupted>() => {
+            eprintln!();
+            output::warn(e.to_string());
+            return Ok(130);
+        }
+        other => other?,
+    };
+    let wall = started.elapsed();
+    print!("\n{}", matrix::summary(&outcomes, wall));
+    let write = |path: &Path, text: String| -> Result<()> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+    };
+    if let Some(p) = &args.junit {
+        write(p, matrix::junit(&outcomes, wall)?)?;
+    }
+    if let Some(p) = &args.markdown {
+        write(p, matrix::markdown(&outcomes, wall))?;
+    }
+    if let Some(p) = &args.json {
+        write(p, serde_json::to_string_pretty(&outcomes)?)?;
+    }
+    Ok(if outcomes.iter().all(|o| o.ok()) { 0 } else { 1 })
 }
 
 fn build_local(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
@@ -1121,9 +1265,10 @@ fn buildpack(cmd: BuildpackCommand, toml: Option<&Path>) -> Result<i32> {
             report.print_summary();
             Ok(0)
         }
-        BuildpackCommand::Test => {
+        BuildpackCommand::Test { buildpacks } => {
             let ws = workspace()?;
-            let opts = herokuish_options(&paths, toml, ws.path(), Mode::Test)?;
+            let mut opts = herokuish_options(&paths, toml, ws.path(), Mode::Test)?;
+            opts.explicit = buildpacks;
             pipeline::build(&opts)?.print_summary();
             Ok(0)
         }

@@ -8,6 +8,7 @@
 //! 3. The engine runs `buildpack build --slug`; its log is passed through live.
 //! 4. The slug is copied out; the container is removed on every path, Ctrl-C included.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,6 +48,42 @@ pub struct ContainerBuild {
     pub ca_bundle: Option<PathBuf>,
     pub source_version: Option<String>,
     pub max_size: u64,
+    /// Run the buildpacks' test mode (`bin/test-compile`, `bin/test`) instead; no slug.
+    pub test: bool,
+    /// Default buildpacks to detect with, sent along instead of the ones built into the image's
+    /// engine (`slipway matrix` tests the working copy's buildpacks).
+    pub defaults: Vec<crate::defaults::DefaultBuildpack>,
+    /// More labels for the container and the cache volume.
+    pub labels: Vec<(String, String)>,
+    /// Collect the build log here instead of passing it through to the terminal.
+    pub capture: Option<std::sync::Arc<std::sync::Mutex<String>>>,
+}
+
+impl ContainerBuild {
+    /// A build of `app_dir` with the defaults: the stack's build image (or SLIPWAY_BUILD_IMAGE),
+    /// the app's cache volume, the host's CA bundle, SLIPWAY_COMPILE_TIMEOUT (900 s).
+    pub fn new(app_dir: PathBuf, app: &str, output: PathBuf) -> ContainerBuild {
+        let timeout = std::env::var("SLIPWAY_COMPILE_TIMEOUT").ok().and_then(|t| t.parse().ok()).unwrap_or(900);
+        ContainerBuild {
+            app_dir,
+            app: app.to_string(),
+            output,
+            buildpacks: Vec::new(),
+            config: Vars::new(),
+            cache: Cache::Volume,
+            image: std::env::var("SLIPWAY_BUILD_IMAGE").unwrap_or_else(|_| crate::stack::BUILD_IMAGE.into()),
+            timeout: Duration::from_secs(timeout),
+            memory: None,
+            cpus: None,
+            ca_bundle: default_ca_bundle(),
+            source_version: None,
+            max_size: crate::slug::DEFAULT_MAX_SIZE,
+            test: false,
+            defaults: Vec::new(),
+            labels: Vec::new(),
+            capture: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -74,11 +111,6 @@ pub fn cache_volume(app: &str) -> String {
     format!("slipway-cache-{app}")
 }
 
-fn unique_suffix() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
-    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 40))
-}
-
 /// The tar streamed into the container at /tmp: `app/`, `env/`, `custom-buildpacks/NN-name/`.
 /// Returns it and the buildpack specs as the engine inside should see them.
 fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
@@ -102,6 +134,28 @@ fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
         } else {
             specs.push(spec.clone());
         }
+    }
+    let mut toml = String::new();
+    for (i, d) in b.defaults.iter().enumerate() {
+        let source = match &d.source {
+            crate::source::Source::Local(dir) => {
+                let name = format!("{i:02}-{}", d.name);
+                crate::slug::append_tree(&mut tar, dir, &Path::new("defaults").join(&name))?;
+                format!("/tmp/defaults/{name}")
+            }
+            other => other.describe(),
+        };
+        toml.push_str(&format!("[[buildpack]]\nname = {:?}\nsource = {source:?}\n", d.name));
+        if let Some(v) = &d.version {
+            toml.push_str(&format!("version = \"{v}\"\n"));
+        }
+    }
+    if !b.defaults.is_empty() {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(toml.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "defaults/buildpacks.toml", toml.as_bytes())?;
     }
     Ok((tar.into_inner()?, specs))
 }
@@ -131,9 +185,10 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
     match &b.cache {
         Cache::Volume => {
             let name = cache_volume(&b.app);
-            let labels = [(LABEL_MANAGED.to_string(), "true".to_string()), (LABEL_APP.to_string(), b.app.clone())];
-            let req =
-                VolumeCreateRequest { name: Some(name.clone()), labels: Some(labels.into()), ..Default::default() };
+            let mut labels: HashMap<String, String> =
+                [(LABEL_MANAGED.to_string(), "true".to_string()), (LABEL_APP.to_string(), b.app.clone())].into();
+            labels.extend(b.labels.iter().cloned());
+            let req = VolumeCreateRequest { name: Some(name.clone()), labels: Some(labels), ..Default::default() };
             engine.api.create_volume(req).await.with_context(|| format!("cannot create the cache volume {name}"))?;
             binds.push(format!("{name}:/tmp/cache"));
         }
@@ -145,12 +200,16 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
         }
         Cache::None => {}
     }
-    let mut cmd: Vec<String> =
-        ["/usr/local/bin/slipway", "buildpack", "build", "--slug", "/tmp/slug.tgz", "--max-size"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-    cmd.push(b.max_size.to_string());
+    let mut cmd: Vec<String> = vec!["/usr/local/bin/slipway".into()];
+    if !b.defaults.is_empty() {
+        cmd.extend(["--buildpacks-toml".into(), "/tmp/defaults/buildpacks.toml".into()]);
+    }
+    if b.test {
+        cmd.extend(["buildpack".into(), "test".into()]);
+    } else {
+        cmd.extend(["buildpack", "build", "--slug", "/tmp/slug.tgz", "--max-size"].map(String::from));
+        cmd.push(b.max_size.to_string());
+    }
     for spec in &specs {
         cmd.extend(["--buildpack".to_string(), spec.clone()]);
     }
@@ -165,7 +224,9 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
                 (LABEL_ROLE.to_string(), "build".to_string()),
                 (LABEL_APP.to_string(), b.app.clone()),
             ]
-            .into(),
+            .into_iter()
+            .chain(b.labels.iter().cloned())
+            .collect(),
         ),
         host_config: Some(HostConfig {
             binds: Some(binds),
@@ -176,7 +237,7 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
         }),
         ..Default::default()
     };
-    let name = format!("slipway-build-{}-{}", b.app, unique_suffix());
+    let name = format!("slipway-build-{}-{:x}", b.app, crate::unique_id());
     let id = engine.create(&name, body).await?;
     let result = run(engine, b, &id, tar_bytes, &mut phases).await;
     engine.remove_container(&id).await;
@@ -200,7 +261,9 @@ async fn run(
     let mut pending = String::new();
     let follow = engine.start_and_follow(id, |bytes, is_err| {
         use std::io::Write;
-        if is_err {
+        if let Some(capture) = &b.capture {
+            capture.lock().unwrap_or_else(|e| e.into_inner()).push_str(&String::from_utf8_lossy(bytes));
+        } else if is_err {
             let _ = std::io::stderr().write_all(bytes);
         } else {
             let _ = std::io::stdout().write_all(bytes);
@@ -224,7 +287,7 @@ async fn run(
         Ok(r) => r?,
         Err(_) => bail!("the build did not finish within {}s and was stopped", b.timeout.as_secs()),
     };
-    phases.push(("build".into(), t.elapsed()));
+    phases.push((if b.test { "test" } else { "build" }.into(), t.elapsed()));
     // The kernel kills the largest process of the container: the engine itself, or (more often)
     // the buildpack step, which the engine then reports as killed by signal 9.
     let killed = last_error.as_deref().is_some_and(|c| c.contains("killed by signal 9"));
@@ -237,6 +300,9 @@ async fn run(
             Some(cause) => anyhow!("{cause}"),
             None => anyhow!("the build failed in its container (exit status {code}); see the log above"),
         });
+    }
+    if b.test {
+        return Ok(0);
     }
     let t = Instant::now();
     let size = engine.download_file(id, "/tmp/slug.tgz", &b.output).await?;

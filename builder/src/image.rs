@@ -56,12 +56,26 @@ pub async fn from_slug(
     release: &str,
     tag: &str,
 ) -> Result<()> {
+    from_slug_labelled(engine, slug_path, run_image, app, release, tag, &[]).await
+}
+
+/// [`from_slug`], with more labels on the image (and the container it is made in).
+pub async fn from_slug_labelled(
+    engine: &Engine,
+    slug_path: &Path,
+    run_image: &str,
+    app: &str,
+    release: &str,
+    tag: &str,
+    extra_labels: &[(String, String)],
+) -> Result<()> {
     let inspection = slug::inspect(slug_path)?;
     let meta = inspection.metadata.as_ref();
     let buildpack =
         meta.map(|m| m.buildpacks.iter().map(|b| b.name.clone()).collect::<Vec<_>>().join(",")).unwrap_or_default();
     let process_types: BTreeMap<String, String> = inspection.process_types.iter().cloned().collect();
-    let labels = labels(app, release, &buildpack, &process_types, meta.and_then(|m| m.source_version.as_deref()));
+    let mut labels = labels(app, release, &buildpack, &process_types, meta.and_then(|m| m.source_version.as_deref()));
+    labels.extend(extra_labels.iter().cloned());
     let slug_bytes = std::fs::read(slug_path).with_context(|| format!("cannot read {}", slug_path.display()))?;
     let step = Step::start(format!("Making the release image {tag}"));
     let previous = engine.image_id(tag).await?;

@@ -7,6 +7,7 @@
 //! - [`procfile`] and [`release`]: the two small formats a build produces;
 //! - [`slug`]: the compiled app as a gzip tar, and its safe import;
 //! - [`process`]: starting a process type with the `.profile.d` contract;
+//! - [`matrix`]: the buildpack test matrix (every fixture: detect, build, start, request);
 //! - [`stack`]: the stack images; [`docker`]: the Docker engine through its API;
 //! - [`cli`]: the command line, including herokuish's surface (`/build`, `/start`, `/exec`).
 
@@ -24,6 +25,8 @@ pub mod gitpush;
 pub mod image;
 pub mod install;
 pub mod keys;
+pub mod matrix;
+pub mod noderuntime;
 pub mod output;
 pub mod paths;
 pub mod pipeline;
@@ -57,4 +60,11 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+/// A number unlikely to repeat between calls or processes (time and pid), for names of
+/// temporary containers and runs.
+pub fn unique_id() -> u64 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    (nanos as u64) ^ ((std::process::id() as u64) << 40)
 }

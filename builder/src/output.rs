@@ -2,6 +2,19 @@
 //! lines and ` !     ` warnings. Every line is flushed at once so a pusher sees it live.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silences the build log's lines for the rest of the process: `slipway matrix` runs builds in
+/// parallel, collects each one's log, and owns the terminal.
+pub fn set_quiet() {
+    QUIET.store(true, Ordering::Relaxed);
+}
+
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 pub fn header(msg: impl AsRef<str>) {
     line(&format!("-----> {}", msg.as_ref()));
@@ -23,6 +36,9 @@ pub fn warn(msg: impl AsRef<str>) {
 }
 
 fn line(s: &str) {
+    if quiet() {
+        return;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let _ = writeln!(out, "{s}");

@@ -145,6 +145,10 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     env.vars.insert("STACK".into(), opts.stack.clone());
     env.vars.insert("HOME".into(), opts.home.to_string_lossy().into_owned());
     env.vars.insert("REQUEST_ID".into(), request_id());
+    // Buildpacks may call the engine's helpers (`$SLIPWAY runtime node RANGE ...`).
+    if let Ok(exe) = std::env::current_exe() {
+        env.vars.insert("SLIPWAY".into(), exe.to_string_lossy().into_owned());
+    }
     if let Some(v) = &opts.source_version {
         env.vars.insert("SOURCE_VERSION".into(), v.clone());
     }

@@ -72,21 +72,9 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         std::fs::create_dir_all(&slugs)?;
         let slug = slugs.join(format!("v{version}.tgz"));
         let build = crate::container::ContainerBuild {
-            app_dir: dir.clone(),
-            app: app.to_string(),
-            output: slug.clone(),
-            buildpacks: Vec::new(),
             config: config.clone(),
-            cache: crate::container::Cache::Volume,
-            image: std::env::var("SLIPWAY_BUILD_IMAGE").unwrap_or_else(|_| crate::stack::BUILD_IMAGE.into()),
-            timeout: std::time::Duration::from_secs(
-                std::env::var("SLIPWAY_COMPILE_TIMEOUT").ok().and_then(|t| t.parse().ok()).unwrap_or(900),
-            ),
-            memory: None,
-            cpus: None,
-            ca_bundle: crate::container::default_ca_bundle(),
             source_version: source_version.clone(),
-            max_size: crate::slug::DEFAULT_MAX_SIZE,
+            ..crate::container::ContainerBuild::new(dir.clone(), app, slug.clone())
         };
         crate::container::build(&r.engine, &build).await?;
         let run_image = std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::stack::RUN_IMAGE.into());

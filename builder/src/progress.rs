@@ -20,7 +20,9 @@ fn interactive() -> bool {
 impl Step {
     pub fn start(msg: impl Into<String>) -> Step {
         let msg = msg.into();
-        let bar = if interactive() {
+        let bar = if output::quiet() {
+            None
+        } else if interactive() {
             let bar = ProgressBar::new_spinner();
             bar.set_style(ProgressStyle::with_template("-----> {msg} {spinner} {elapsed}").expect("valid template"));
             bar.set_message(msg);
