@@ -28,6 +28,7 @@ const DOCKERFILE: &str = include_str!("../../stack-image/Dockerfile");
 const RUN_PACKAGES: &str = include_str!("../../stack-image/run-packages.txt");
 const BUILD_PACKAGES: &str = include_str!("../../stack-image/build-packages.txt");
 const SLIM_CFG: &str = include_str!("../../stack-image/slim.dpkg.cfg");
+const VENDOR_LIBS: &str = include_str!("../../stack-image/vendor-libs");
 
 /// npm for both images, from its official tarball, pinned by hash (npm 10 supports the
 /// stack's Node.js 18).
@@ -73,6 +74,7 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
         RUN_PACKAGES.as_bytes(),
         BUILD_PACKAGES.as_bytes(),
         SLIM_CFG.as_bytes(),
+        VENDOR_LIBS.as_bytes(),
         NPM_SHA256.as_bytes(),
         &binary,
     ]);
@@ -93,6 +95,7 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
             ("run-packages.txt", RUN_PACKAGES.as_bytes(), 0o644),
             ("build-packages.txt", BUILD_PACKAGES.as_bytes(), 0o644),
             ("slim.dpkg.cfg", SLIM_CFG.as_bytes(), 0o644),
+            ("vendor-libs", VENDOR_LIBS.as_bytes(), 0o755),
             ("slipway", &binary, 0o755),
         ])?;
         let args = HashMap::from([("BASE".to_string(), base.clone()), ("STACK".to_string(), STACK_NAME.to_string())]);
