@@ -127,7 +127,22 @@ fn python_fixture_with_dependencies_and_a_warm_cache() {
     let (o, _) = build(&fixture("python/flask"), app, &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("cached wheels from the previous build"), "the first build has no cache");
-    let (o, json) = build(&fixture("python/flask"), app, &[]);
+    let (o, _) = build(&fixture("python/flask"), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let log = text(&o);
+    assert!(log.contains("Requirements unchanged: reusing the virtualenv"), "the cached venv was not used:\n{log}");
+    assert!(!log.contains("Installing dependencies"), "{log}");
+    // Changed requirements: pip runs again, from the wheels the first build cached.
+    let changed = tempfile::tempdir().unwrap();
+    let app_dir = changed.path().join("flask");
+    std::fs::create_dir_all(&app_dir).unwrap();
+    for f in ["app.py", "requirements.txt"] {
+        std::fs::copy(fixture("python/flask").join(f), app_dir.join(f)).unwrap();
+    }
+    let mut reqs = std::fs::read_to_string(app_dir.join("requirements.txt")).unwrap();
+    reqs.push_str("# changed\n");
+    std::fs::write(app_dir.join("requirements.txt"), reqs).unwrap();
+    let (o, json) = build(&app_dir, app, &[]);
     assert!(o.status.success(), "{}", text(&o));
     let log = text(&o);
     assert!(log.contains("cached wheels from the previous build"), "{log}");
