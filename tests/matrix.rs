@@ -58,7 +58,13 @@ fn broken_fixtures_fail_at_the_step_that_is_wrong_and_nothing_is_left() {
     let _one = ENGINE.lock().unwrap_or_else(|e| e.into_inner());
     let before = engine_state();
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = ["broken/nothing-detects", "broken/npm-build-fails", "broken/crash-at-boot", "broken/wrong-body"];
+    let fixtures = [
+        "broken/nothing-detects",
+        "broken/npm-build-fails",
+        "broken/crash-at-boot",
+        "broken/wrong-body",
+        "broken/go-test-fails",
+    ];
     let mut args: Vec<String> = vec!["--jobs".into(), "2".into()];
     args.push("--junit".into());
     args.push(dir.path().join("junit.xml").display().to_string());
@@ -87,15 +93,19 @@ fn broken_fixtures_fail_at_the_step_that_is_wrong_and_nothing_is_left() {
     let (step, message, _) = failed_at("broken/wrong-body");
     assert_eq!(step, "request");
     assert_eq!(message, "GET / answered \"a different answer\", expected \"wrong-body\"");
+    let (step, message, o) = failed_at("broken/go-test-fails");
+    assert_eq!(step, "test", "it builds, starts and answers; only its tests fail: {message}");
+    assert!(o["start_ms"].as_u64().is_some(), "{o}");
+    assert!(o["failure"]["log_tail"].to_string().contains("want \\\"something else\\\""), "{o}");
     let ok = outcome(&outcomes, "null/null-app");
     assert_eq!(ok["result"], "passed", "{ok}");
     assert!(ok["slug_size"].as_u64().unwrap() > 0 && ok["start_ms"].as_u64().is_some(), "{ok}");
 
     // The summary names each failing step; the JUnit report has a failure per broken fixture.
     assert!(out.contains("FAILED at request"), "{out}");
-    assert!(out.contains("5 fixtures: 1 passed, 4 failed"), "{out}");
+    assert!(out.contains("6 fixtures: 1 passed, 5 failed"), "{out}");
     let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<failure").count(), 4, "{junit}");
+    assert_eq!(junit.matches("<failure").count(), 5, "{junit}");
     assert!(junit.contains("<testsuite name=\"broken\""), "{junit}");
 
     assert_eq!(engine_state(), before, "the run left containers, images or volumes behind");

@@ -301,6 +301,9 @@ fn summary_line(o: &Outcome) -> String {
     if let Some(ms) = o.start_ms {
         parts.push(format!("start {}", output::duration(Duration::from_millis(ms))));
     }
+    if let Some(ms) = o.test_ms {
+        parts.push(format!("tests {}", output::duration(Duration::from_millis(ms))));
+    }
     if let Some(f) = o.failure.as_ref().filter(|_| !o.ok()) {
         parts.push(f.message.clone());
     }
@@ -591,7 +594,12 @@ impl Job<'_> {
         let expected = match (&self.fixture.spec.buildpacks, &self.opts.external) {
             (Some(list), _) => list.clone(),
             (None, Some(_)) => return Ok(()),
-            (None, None) => vec![self.fixture.group.clone()],
+            // A fixture in a buildpack's directory must be built by that buildpack; others
+            // (broken apps, say) by whichever detects them.
+            (None, None) if self.opts.defaults.iter().any(|d| d.name == self.fixture.group) => {
+                vec![self.fixture.group.clone()]
+            }
+            (None, None) => return Ok(()),
         };
         let same = expected.len() == detected.len() && expected.iter().zip(detected).all(|(a, b)| same_buildpack(a, b));
         if !same {
@@ -738,7 +746,7 @@ fn ms(v: Option<u64>) -> String {
     v.map(|ms| output::duration(Duration::from_millis(ms))).unwrap_or_else(|| "-".into())
 }
 
-fn table_rows(outcomes: &[Outcome]) -> Vec<[String; 7]> {
+fn table_rows(outcomes: &[Outcome]) -> Vec<[String; 8]> {
     outcomes
         .iter()
         .map(|o| {
@@ -749,13 +757,14 @@ fn table_rows(outcomes: &[Outcome]) -> Vec<[String; 7]> {
                 ms(o.build_ms),
                 o.slug_size.map(output::size).unwrap_or_else(|| "-".into()),
                 ms(o.start_ms),
+                ms(o.test_ms),
                 o.result_text(),
             ]
         })
         .collect()
 }
 
-const HEADERS: [&str; 7] = ["buildpack", "fixture", "detected", "build", "slug", "start", "result"];
+const HEADERS: [&str; 8] = ["buildpack", "fixture", "detected", "build", "slug", "start", "tests", "result"];
 
 /// The summary table for a terminal, then each failure's cause and last log lines.
 pub fn summary(outcomes: &[Outcome], wall: Duration) -> String {
@@ -948,7 +957,10 @@ mod tests {
         assert!(text.contains("passed (failed at build as expected)"), "{text}");
         assert!(text.contains("3 fixtures: 2 passed, 1 failed"), "{text}");
         let md = markdown(&outcomes, Duration::from_secs(3));
-        assert!(md.starts_with("| buildpack | fixture | detected | build | slug | start | result |\n|---|"), "{md}");
+        assert!(
+            md.starts_with("| buildpack | fixture | detected | build | slug | start | tests | result |\n|---|"),
+            "{md}"
+        );
         assert!(md.contains("<summary>broken/crash failed at start: web exited with status 1</summary>"), "{md}");
         assert!(md.contains("```\nlast | line\n```"), "{md}");
         let xml = junit(&outcomes, Duration::from_secs(3)).unwrap();
