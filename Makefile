@@ -5,9 +5,10 @@ SLIPWAY := target/release/slipway
 DEMO_PORT ?= 8080
 DEMO_SSH_PORT ?= 2222
 
-.PHONY: all deps build engine stack-image test lint demo demo-stop bench clean
+.PHONY: all deps build engine stack-image test matrix lint demo demo-stop bench clean
 MUSL_TARGET := x86_64-unknown-linux-musl
 ENGINE := target/$(MUSL_TARGET)/release/slipway
+MATRIX_REPORTS := target/matrix
 
 all: build
 
@@ -32,7 +33,13 @@ lint: deps
 
 ## make test: lint, the stack images (cached), then unit, integration and Docker tests
 test: lint stack-image
-	$(CARGO) test --workspace --no-fail-fast
+	@rc=0; $(CARGO) test --workspace --no-fail-fast || rc=1; \
+	$(MAKE) --no-print-directory matrix || rc=1; exit $$rc
+
+## make matrix: every first-party buildpack against its fixtures in the stack images (the
+## project's own regression suite); JUnit and Markdown reports in target/matrix/
+matrix: stack-image
+	$(SLIPWAY) matrix --junit $(MATRIX_REPORTS)/junit.xml --markdown $(MATRIX_REPORTS)/report.md
 
 ## make demo: the stack images, then a real `git push` over a real sshd deploys a fixture; prints its URL
 demo: stack-image

@@ -240,26 +240,9 @@ fn docker_benchmarks(slipway: &str, out: &Path) -> bool {
         println!("{image:<22} {:>7.1} MB  (target <= {target} MB; heroku-24: 665 / 1090 MB)", size / 1e6);
     }
 
-    println!("\n== container builds of fixtures/python/flask");
-    let app = "bench-flask";
-    let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("slipway-cache-{app}")]).output();
-    let build = |label: &str| -> Duration {
-        let t = Instant::now();
-        let o = Command::new(slipway)
-            .args(["build", root().join("fixtures/python/flask").to_str().unwrap(), "--app", app])
-            .arg("-o")
-            .arg(out.join("flask.tgz"))
-            .env("CI", "true")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let took = t.elapsed();
-        println!("{label:<6} build: {:>6.2}s", took.as_secs_f64());
-        took
-    };
-    let cold = build("cold");
-    let warm = median((0..3).map(|_| build("warm")).collect());
-    println!("ratio warm/cold = {:.2} (target <= 0.33)", warm.as_secs_f64() / cold.as_secs_f64());
+    for fixture in ["python/flask", "nodejs/express"] {
+        cold_and_warm_builds(slipway, out, fixture);
+    }
 
     println!("\n== start to listening, fixtures/static/static-site");
     let static_app = "bench-static";
@@ -294,11 +277,57 @@ fn docker_benchmarks(slipway: &str, out: &Path) -> bool {
     println!("release image:              median {:>4} ms (target < 500 ms)", release.as_millis());
     println!("slug extracted at start:    median {:>4} ms", extracted.as_millis());
     println!("ratio release/extracted = {:.2}", release.as_secs_f64() / extracted.as_secs_f64());
-    let _ = Command::new("docker").args(["rmi", "-f", &image, &format!("slipway-app/{app}:latest")]).output();
-    let _ = Command::new("docker")
-        .args(["volume", "rm", "-f", &format!("slipway-cache-{app}"), &format!("slipway-cache-{static_app}")])
-        .output();
+    let _ = Command::new("docker").args(["rmi", "-f", &image]).output();
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &format!("slipway-cache-{static_app}")]).output();
+    matrix_wall_times(slipway);
     true
+}
+
+/// A fixture built with an empty cache, then three times with the cache the first left.
+fn cold_and_warm_builds(slipway: &str, out: &Path, fixture: &str) {
+    println!("\n== container builds of fixtures/{fixture}");
+    let app = format!("bench-{}", fixture.replace('/', "-"));
+    let volume = format!("slipway-cache-{app}");
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &volume]).output();
+    let build = |label: &str| -> Duration {
+        let t = Instant::now();
+        let o = Command::new(slipway)
+            .args(["build", root().join("fixtures").join(fixture).to_str().unwrap(), "--app", &app, "--no-image"])
+            .arg("-o")
+            .arg(out.join(format!("{app}.tgz")))
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let took = t.elapsed();
+        println!("{label:<6} build: {:>6.2}s", took.as_secs_f64());
+        took
+    };
+    let cold = build("cold");
+    let warm = median((0..3).map(|_| build("warm")).collect());
+    println!("ratio warm/cold = {:.2} (target <= 0.33)", warm.as_secs_f64() / cold.as_secs_f64());
+    let _ = Command::new("docker").args(["volume", "rm", "-f", &volume]).output();
+}
+
+/// The whole first-party matrix, one fixture at a time and two at a time.
+fn matrix_wall_times(slipway: &str) {
+    println!("\n== slipway matrix (every first-party buildpack's fixtures)");
+    let mut walls = Vec::new();
+    for jobs in ["1", "2"] {
+        let t = Instant::now();
+        let o = Command::new(slipway)
+            .current_dir(root())
+            .args(["matrix", "--jobs", jobs])
+            .env("CI", "true")
+            .output()
+            .unwrap();
+        let took = t.elapsed();
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        let summary = stdout.lines().rev().find(|l| l.contains(" fixtures: ")).unwrap_or("no summary");
+        println!("--jobs {jobs}: {:>7.1}s  ({summary})", took.as_secs_f64());
+        walls.push(took);
+    }
+    println!("ratio --jobs 2 / --jobs 1 = {:.2}", walls[1].as_secs_f64() / walls[0].as_secs_f64());
 }
 
 /// `docker create ARGS`, then the time from `docker start` until GET / answers.
