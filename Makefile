@@ -39,7 +39,8 @@ test: lint stack-image
 ## make matrix: every first-party buildpack against its fixtures in the stack images (the
 ## project's own regression suite); JUnit and Markdown reports in target/matrix/
 matrix: stack-image
-	$(SLIPWAY) matrix --junit $(MATRIX_REPORTS)/junit.xml --markdown $(MATRIX_REPORTS)/report.md
+	$(SLIPWAY) --buildpacks-toml buildpacks.toml matrix \
+	  --junit $(MATRIX_REPORTS)/junit.xml --markdown $(MATRIX_REPORTS)/report.md
 
 ## make demo: the stack images, then a real `git push` over a real sshd deploys a fixture; prints its URL
 demo: stack-image

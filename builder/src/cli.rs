@@ -42,6 +42,23 @@ struct Cli {
     command: Command,
 }
 
+/// Where builds run: the stack images, the CA bundle, the compile timeout.
+#[derive(clap::Args, Debug)]
+struct BuildEnvArgs {
+    /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
+    #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
+    ca_bundle: Option<PathBuf>,
+    /// The stack image buildpacks run in
+    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::stack::BUILD_IMAGE)]
+    build_image: String,
+    /// The stack image release images are made on
+    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::stack::RUN_IMAGE)]
+    run_image: String,
+    /// Stop a buildpack script after this many seconds
+    #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
+    timeout: u64,
+}
+
 #[derive(Parser, Debug)]
 struct BuildArgs {
     /// The app's source directory
@@ -73,9 +90,6 @@ struct BuildArgs {
     /// CPU limit of the build container, e.g. 1.5
     #[arg(long)]
     cpus: Option<f64>,
-    /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
-    #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
-    ca_bundle: Option<PathBuf>,
     /// Pass the -e config vars to a Dockerfile build as build args
     #[arg(long)]
     build_args: bool,
@@ -85,13 +99,8 @@ struct BuildArgs {
     /// Do not make a release image (container builds)
     #[arg(long)]
     no_image: bool,
-    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::stack::BUILD_IMAGE)]
-    build_image: String,
-    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::stack::RUN_IMAGE)]
-    run_image: String,
-    /// Stop a buildpack script after this many seconds
-    #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
-    timeout: u64,
+    #[command(flatten)]
+    images: BuildEnvArgs,
     /// Refuse slugs larger than this (compressed)
     #[arg(long, env = "SLIPWAY_SLUG_MAX_SIZE", default_value = "1G", value_name = "SIZE")]
     max_size: String,
@@ -129,16 +138,8 @@ struct MatrixArgs {
     /// Write the outcomes as JSON here
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
-    /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
-    #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
-    ca_bundle: Option<PathBuf>,
-    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::stack::BUILD_IMAGE)]
-    build_image: String,
-    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::stack::RUN_IMAGE)]
-    run_image: String,
-    /// Stop a buildpack script after this many seconds
-    #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
-    timeout: u64,
+    #[command(flatten)]
+    images: BuildEnvArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -1003,11 +1004,11 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
             buildpacks: args.buildpacks.clone(),
             config,
             cache,
-            image: args.build_image.clone(),
-            timeout: Duration::from_secs(args.timeout),
+            image: args.images.build_image.clone(),
+            timeout: Duration::from_secs(args.images.timeout),
             memory: args.memory.as_deref().map(slug::parse_size).transpose()?,
             cpus: args.cpus,
-            ca_bundle: args.ca_bundle.clone().or_else(crate::container::default_ca_bundle),
+            ca_bundle: args.images.ca_bundle.clone().or_else(crate::container::default_ca_bundle),
             source_version,
             max_size: slug::parse_size(&args.max_size)?,
             ..crate::container::ContainerBuild::new(dir.clone(), &app, output_path.clone())
@@ -1017,7 +1018,7 @@ async fn build_in_container(args: BuildArgs) -> Result<i32> {
         let mut phases = report.phases;
         if !args.no_image {
             let t = Instant::now();
-            crate::image::from_slug(&engine, &output_path, &args.run_image, &app, "latest", &tag).await?;
+            crate::image::from_slug(&engine, &output_path, &args.images.run_image, &app, "latest", &tag, &[]).await?;
             phases.push(("image".into(), t.elapsed()));
             let size = engine.image_size(&tag).await?;
             summary["image"] = tag.clone().into();
@@ -1081,10 +1082,10 @@ fn matrix(args: MatrixArgs, toml: Option<&Path>) -> Result<i32> {
         defaults,
         external,
         jobs,
-        build_image: args.build_image,
-        run_image: args.run_image,
-        ca_bundle: args.ca_bundle.or_else(crate::container::default_ca_bundle),
-        timeout: Duration::from_secs(args.timeout),
+        build_image: args.images.build_image,
+        run_image: args.images.run_image,
+        ca_bundle: args.images.ca_bundle.or_else(crate::container::default_ca_bundle),
+        timeout: Duration::from_secs(args.images.timeout),
     };
     let outcomes = block_on(async {
         let engine = std::sync::Arc::new(crate::docker::Engine::connect().await?);
@@ -1127,7 +1128,7 @@ fn build_local(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
         opts.cache_dir = c;
     }
     opts.stack = args.stack;
-    opts.timeout = Some(Duration::from_secs(args.timeout));
+    opts.timeout = Some(Duration::from_secs(args.images.timeout));
     envdir::write(&opts.env_dir, &config)?;
     let output = args.output.unwrap_or_else(|| PathBuf::from(format!("{}.slug.tgz", app_name(&args.dir))));
     let mut report = pipeline::build(&opts)?;

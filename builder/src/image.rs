@@ -47,20 +47,8 @@ pub fn labels(
     labels
 }
 
-/// Builds `tag` from a slug on `run_image`.
+/// Builds `tag` from a slug on `run_image`, with `extra_labels` besides the usual ones.
 pub async fn from_slug(
-    engine: &Engine,
-    slug_path: &Path,
-    run_image: &str,
-    app: &str,
-    release: &str,
-    tag: &str,
-) -> Result<()> {
-    from_slug_labelled(engine, slug_path, run_image, app, release, tag, &[]).await
-}
-
-/// [`from_slug`], with more labels on the image (and the container it is made in).
-pub async fn from_slug_labelled(
     engine: &Engine,
     slug_path: &Path,
     run_image: &str,

@@ -548,16 +548,9 @@ impl Job<'_> {
         // Start web from a release image, as the runner would.
         reporter.step(self.index, "starting web");
         let tag = format!("slipway-matrix/{app}:latest");
-        let image = crate::image::from_slug_labelled(
-            self.engine,
-            &slug,
-            &self.opts.run_image,
-            &app,
-            "matrix",
-            &tag,
-            &self.labels(),
-        )
-        .await;
+        let image =
+            crate::image::from_slug(self.engine, &slug, &self.opts.run_image, &app, "matrix", &tag, &self.labels())
+                .await;
         if let Err(e) = image {
             return Err(StepError { step: StepName::Build, message: crate::error_chain(e.as_ref()), log: build_log });
         }

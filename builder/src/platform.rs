@@ -78,7 +78,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         };
         crate::container::build(&r.engine, &build).await?;
         let run_image = std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::stack::RUN_IMAGE.into());
-        crate::image::from_slug(&r.engine, &slug, &run_image, app, &format!("v{version}"), &tag).await?;
+        crate::image::from_slug(&r.engine, &slug, &run_image, app, &format!("v{version}"), &tag, &[]).await?;
         let inspection = crate::slug::inspect(&slug)?;
         let digest: String = Sha256::digest(std::fs::read(&slug)?).iter().map(|b| format!("{b:02x}")).collect();
         let _ = std::fs::remove_file(&slug); // the image holds it now
