@@ -145,7 +145,10 @@ fn procfile_commands_run_through_bash() {
 #[test]
 fn broken_fixtures_fail_with_their_documented_errors() {
     let cases = [
-        ("broken/nothing-detects", "Error: no buildpack detected this app (tried: python, ruby, nodejs, php, go, static, null)"),
+        (
+            "broken/nothing-detects",
+            "Error: no buildpack detected this app (tried: python, ruby, nodejs, php, go, static, null)",
+        ),
         ("broken/compile-fails", "Error: Failing bin/compile failed: exit status 1"),
         (
             "broken/malformed-procfile",
