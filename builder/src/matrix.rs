@@ -673,7 +673,12 @@ impl Job<'_> {
             .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
             .and_then(|p| p.parse().ok());
         let Some(port) = port else {
-            return Err(fail(StepName::Start, "the container's port was not published".into(), self.logs(id).await));
+            // A web that exits at once has no published port by the time we look.
+            let message = match self.exit_code(id).await {
+                Some(code) => format!("web exited with status {code} before answering"),
+                None => "the container's port was not published".into(),
+            };
+            return Err(fail(StepName::Start, message, self.logs(id).await));
         };
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -699,9 +704,7 @@ impl Job<'_> {
                 }
                 return Ok(took);
             }
-            let state = self.engine.api.inspect_container(id, None).await.ok().and_then(|c| c.state);
-            if state.as_ref().is_some_and(|s| s.running == Some(false)) {
-                let code = state.and_then(|s| s.exit_code).unwrap_or(-1);
+            if let Some(code) = self.exit_code(id).await {
                 let message = format!("web exited with status {code} before answering");
                 return Err(fail(StepName::Start, message, self.logs(id).await));
             }
@@ -710,6 +713,15 @@ impl Job<'_> {
                 return Err(fail(StepName::Start, message, self.logs(id).await));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The container's exit status, once it has stopped.
+    async fn exit_code(&self, id: &str) -> Option<i64> {
+        let state = self.engine.api.inspect_container(id, None).await.ok()?.state?;
+        match state.running {
+            Some(false) => Some(state.exit_code.unwrap_or(-1)),
+            _ => None,
         }
     }
 
