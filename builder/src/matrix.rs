@@ -286,7 +286,9 @@ impl Reporter for LiveReporter {
     }
     fn finished(&self, index: usize, o: &Outcome) {
         let mark = if o.ok() { "✓" } else { "✗" };
-        self.bars[index].finish_with_message(format!("{mark} {}", summary_line(o)));
+        let bar = &self.bars[index];
+        bar.set_style(indicatif::ProgressStyle::with_template("  {prefix:<34} {msg}").expect("valid template"));
+        bar.finish_with_message(format!("{mark} {}", summary_line(o)));
     }
 }
 
