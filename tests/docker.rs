@@ -155,6 +155,23 @@ fn python_fixture_with_dependencies_and_a_warm_cache() {
 fn nodejs_fixture_with_dependencies_from_npm() {
     let (json, _cleanup) = build_run_and_check("nodejs/express", "t-express", "express");
     assert_eq!(json["process_types"]["web"], "npm start");
+    // Unchanged package files: node_modules comes back from the cache and npm installs nothing.
+    let (o, _) = build(&fixture("nodejs/express"), "t-express", &["--no-image"]);
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("Dependencies unchanged: reusing node_modules from the previous build"), "{log}");
+    assert!(!log.contains("npm ci"), "{log}");
+}
+
+/// engines.node: Node.js 22 from the npm registry (not the stack's 18), then from the cache.
+#[test]
+fn nodejs_engines_downloads_the_runtime_once() {
+    let (_, _cleanup) = build_run_and_check("nodejs/node-engines", "t-node-engines", "node-engines");
+    let (o, _) = build(&fixture("nodejs/node-engines"), "t-node-engines", &["--no-image"]);
+    let log = text(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("for engines.node \"22.x\" (from the build cache)"), "{log}");
+    assert!(log.contains("-----> Using Node.js v22."), "{log}");
 }
 
 #[test]
