@@ -45,10 +45,15 @@ impl Drop for Started {
     }
 }
 
-fn build_and_serve(app: &Path, expected: &str) {
+/// Builds on this host with config vars `env` (KEY=VALUE), starts web, checks GET /.
+fn build_and_serve(app: &Path, expected: &str, env: &[String]) {
     let out_dir = tempfile::tempdir().unwrap();
     let slug = out_dir.path().join("app.slug.tgz");
-    let o = slipway(&["build", "--local", app.to_str().unwrap(), "-o", slug.to_str().unwrap()]);
+    let mut args = vec!["build", "--local", app.to_str().unwrap(), "-o", slug.to_str().unwrap()];
+    for e in env {
+        args.extend(["-e", e.as_str()]);
+    }
+    let o = slipway(&args);
     assert!(o.status.success(), "build of {} failed:\n{}", app.display(), text(&o));
     let port = free_port();
     let child = Command::new(bin())
@@ -69,11 +74,17 @@ fn every_fixture_builds_starts_and_answers_its_name() {
             let app = entry.unwrap().path();
             let name = app.file_name().unwrap().to_string_lossy().into_owned();
             // Fixtures that test a buildpack's refusal are the matrix's (tests/matrix.rs).
-            let spec = std::fs::read_to_string(app.join("test.toml")).unwrap_or_default();
-            if spec.contains("expect_failure") {
+            let spec: toml::Table =
+                std::fs::read_to_string(app.join("test.toml")).map(|t| t.parse().unwrap()).unwrap_or_default();
+            if spec.contains_key("expect_failure") {
                 continue;
             }
-            build_and_serve(&app, &name);
+            let env: Vec<String> = spec
+                .get("env")
+                .and_then(|e| e.as_table())
+                .map(|t| t.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap())).collect())
+                .unwrap_or_default();
+            build_and_serve(&app, &name, &env);
         }
     }
 }
