@@ -187,10 +187,18 @@ server {{
         self.ensure_layout(&generation)?;
         self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
         match self.pid() {
-            Some(_) => self.run_nginx(&["-s", "reload"])?,
-            None => self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?,
+            Some(master) => {
+                let old_workers = children(master);
+                self.run_nginx(&["-s", "reload"])?;
+                self.await_generation(&generation)?;
+                await_workers_closed(&old_workers);
+                Ok(())
+            }
+            None => {
+                self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?;
+                self.await_generation(&generation)
+            }
         }
-        self.await_generation(&generation)
     }
 
     /// Points an app's host names at these loopback ports, then reloads. When the new
@@ -237,4 +245,40 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The processes whose parent is `pid` (nginx's workers, when `pid` is its master).
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            // /proc/N/stat: "N (comm) S PPID ...": the comm may hold spaces, so split after ')'.
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Waits (bounded) until each old worker has exited or closed its listening sockets, which
+/// nginx shows by retitling it "worker process is shutting down": until then, a new connection
+/// may still reach the old configuration (seen under load: a removed domain answered once).
+fn await_workers_closed(old: &[i32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let still_listening = old.iter().any(|pid| match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cmdline) => {
+                let title = String::from_utf8_lossy(&cmdline);
+                title.contains("worker process") && !title.contains("shutting down")
+            }
+            Err(_) => false,
+        });
+        if !still_listening {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
