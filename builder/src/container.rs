@@ -111,17 +111,22 @@ pub fn cache_volume(app: &str) -> String {
     format!("slipway-cache-{app}")
 }
 
-/// The tar streamed into the container at /tmp: `app/`, `env/`, `custom-buildpacks/NN-name/`.
+fn append_file(tar: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8]) -> Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    Ok(tar.append_data(&mut h, path, data)?)
+}
+
+/// The tar streamed into the container at /tmp: `app/`, `env/`, `custom-buildpacks/NN-name/`,
+/// `defaults/` (the default buildpacks and their `buildpacks.toml`).
 /// Returns it and the buildpack specs as the engine inside should see them.
 fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
     let mut tar = tar::Builder::new(Vec::new());
     crate::slug::append_tree(&mut tar, &b.app_dir, Path::new("app"))?;
     for (k, v) in &b.config {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(v.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, format!("env/{k}"), v.as_bytes())?;
+        append_file(&mut tar, &format!("env/{k}"), v.as_bytes())?;
     }
     let mut specs = Vec::new();
     for (i, spec) in b.buildpacks.iter().enumerate() {
@@ -135,7 +140,7 @@ fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
             specs.push(spec.clone());
         }
     }
-    let mut toml = String::new();
+    let mut entries = Vec::new();
     for (i, d) in b.defaults.iter().enumerate() {
         let source = match &d.source {
             crate::source::Source::Local(dir) => {
@@ -145,17 +150,12 @@ fn upload_tar(b: &ContainerBuild) -> Result<(Vec<u8>, Vec<String>)> {
             }
             other => other.describe(),
         };
-        toml.push_str(&format!("[[buildpack]]\nname = {:?}\nsource = {source:?}\n", d.name));
-        if let Some(v) = &d.version {
-            toml.push_str(&format!("version = \"{v}\"\n"));
-        }
+        // Installed buildpacks have no version; the list needs one.
+        let version = d.version.clone().unwrap_or(semver::Version::new(0, 0, 0));
+        entries.push(crate::defaults::Entry { name: d.name.clone(), source, version });
     }
-    if !b.defaults.is_empty() {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(toml.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        tar.append_data(&mut h, "defaults/buildpacks.toml", toml.as_bytes())?;
+    if !entries.is_empty() {
+        append_file(&mut tar, "defaults/buildpacks.toml", crate::defaults::to_toml(entries)?.as_bytes())?;
     }
     Ok((tar.into_inner()?, specs))
 }

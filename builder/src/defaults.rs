@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::source::Source;
@@ -24,7 +24,7 @@ use crate::source::Source;
 static EMBEDDED_TOML: &str = include_str!("../../buildpacks.toml");
 static EMBEDDED_BUILDPACKS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../buildpacks");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub name: String,
@@ -32,7 +32,7 @@ pub struct Entry {
     pub version: semver::Version,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(rename = "buildpack", default)]
@@ -45,6 +45,11 @@ pub struct DefaultBuildpack {
     pub name: String,
     pub version: Option<semver::Version>,
     pub source: Source,
+}
+
+/// Writes a `buildpacks.toml` listing `entries` (what [`parse`] reads back).
+pub fn to_toml(entries: Vec<Entry>) -> Result<String> {
+    toml::to_string(&File { buildpacks: entries }).context("cannot write a buildpacks.toml")
 }
 
 /// Parses a `buildpacks.toml`; relative sources resolve against `base`.
@@ -159,6 +164,27 @@ pub fn installed(buildpack_path: &Path) -> Vec<DefaultBuildpack> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_written_list_reads_back() {
+        let entries = vec![
+            Entry {
+                name: "a \"quoted\" one".into(),
+                source: "/tmp/x y".into(),
+                version: semver::Version::new(1, 2, 3),
+            },
+            Entry {
+                name: "git".into(),
+                source: "https://example.com/bp.git#v1".into(),
+                version: semver::Version::new(0, 1, 0),
+            },
+        ];
+        let read = parse(&to_toml(entries).unwrap(), Path::new("/")).unwrap();
+        assert_eq!(read[0].name, "a \"quoted\" one");
+        assert_eq!(read[0].source, Source::Local("/tmp/x y".into()));
+        assert_eq!(read[1].version, Some(semver::Version::new(0, 1, 0)));
+        assert_eq!(read[1].source.describe(), "https://example.com/bp.git#v1");
+    }
 
     #[test]
     fn the_embedded_list_is_valid_and_unpacks() {

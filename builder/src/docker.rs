@@ -296,6 +296,19 @@ impl Engine {
         Ok((code, oom))
     }
 
+    /// The 127.0.0.1 port `container_port` of a started container is published on; none once
+    /// the container has stopped.
+    pub async fn published_port(&self, container: &str, container_port: u16) -> Option<u16> {
+        let info = self.api.inspect_container(container, None).await.ok()?;
+        let bindings = info.network_settings?.ports?.get(&format!("{container_port}/tcp")).cloned().flatten()?;
+        bindings.first()?.host_port.as_deref()?.parse().ok()
+    }
+
+    /// Removes a volume; returns whether it was removed.
+    pub async fn remove_volume(&self, name: &str) -> bool {
+        self.api.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.is_ok()
+    }
+
     /// Removes a container and its anonymous volumes, whatever state it is in.
     pub async fn remove_container(&self, container: &str) {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();

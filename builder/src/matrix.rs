@@ -395,10 +395,9 @@ impl std::fmt::Display for Removed {
 
 /// Removes every container, image and volume labelled with this run.
 pub async fn cleanup(engine: &Engine, run_id: &str) -> Removed {
-    use bollard::query_parameters::{
-        ListContainersOptionsBuilder, ListImagesOptionsBuilder, ListVolumesOptionsBuilder, RemoveImageOptionsBuilder,
-    };
-    let filter = std::collections::HashMap::from([("label".to_string(), vec![format!("{LABEL_MATRIX}={run_id}")])]);
+    use bollard::query_parameters::{ListContainersOptionsBuilder, ListVolumesOptionsBuilder};
+    let label = format!("{LABEL_MATRIX}={run_id}");
+    let filter = std::collections::HashMap::from([("label".to_string(), vec![label.clone()])]);
     let mut removed = Removed::default();
     let opts = ListContainersOptionsBuilder::default().all(true).filters(&filter).build();
     for c in engine.api.list_containers(Some(opts)).await.unwrap_or_default() {
@@ -407,17 +406,16 @@ pub async fn cleanup(engine: &Engine, run_id: &str) -> Removed {
             removed.containers += 1;
         }
     }
-    let opts = ListImagesOptionsBuilder::default().filters(&filter).build();
-    for image in engine.api.list_images(Some(opts)).await.unwrap_or_default() {
-        let opts = RemoveImageOptionsBuilder::default().force(true).build();
-        if engine.api.remove_image(&image.id, Some(opts), None).await.is_ok() {
+    // The containers are gone, so no image is still in use.
+    for (id, _, _) in engine.images_with_label(&label).await.unwrap_or_default() {
+        if engine.remove_image_quietly(&id).await {
             removed.images += 1;
         }
     }
     let opts = ListVolumesOptionsBuilder::default().filters(&filter).build();
     let volumes = engine.api.list_volumes(Some(opts)).await.ok().and_then(|v| v.volumes).unwrap_or_default();
     for v in volumes {
-        if engine.api.remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>).await.is_ok() {
+        if engine.remove_volume(&v.name).await {
             removed.volumes += 1;
         }
     }
@@ -556,11 +554,7 @@ impl Job<'_> {
         if let Err(e) = image {
             return Err(StepError { step: StepName::Build, message: crate::error_chain(e.as_ref()), log: build_log });
         }
-        let started = self.start_and_request(&app, &tag).await;
-        match started {
-            Ok(took) => outcome.start_ms = Some(took.as_millis() as u64),
-            Err(e) => return Err(e),
-        }
+        outcome.start_ms = Some(self.start_and_request(&app, &tag).await?.as_millis() as u64);
 
         // Test mode, when the buildpack that built the app has it.
         if fixture.spec.test && self.has_test_mode(&outcome.detected) {
@@ -667,14 +661,7 @@ impl Job<'_> {
         if let Err(e) = self.engine.api.start_container(id, None).await {
             return Err(fail(StepName::Start, crate::error_chain(&e), String::new()));
         }
-        let info = self.engine.api.inspect_container(id, None).await.ok();
-        let port: Option<u16> = info
-            .and_then(|i| i.network_settings)
-            .and_then(|n| n.ports)
-            .and_then(|p| p.get("5000/tcp").cloned().flatten())
-            .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
-            .and_then(|p| p.parse().ok());
-        let Some(port) = port else {
+        let Some(port) = self.engine.published_port(id, 5000).await else {
             // A web that exits at once has no published port by the time we look.
             let message = match self.exit_code(id).await {
                 Some(code) => format!("web exited with status {code} before answering"),

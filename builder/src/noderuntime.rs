@@ -120,11 +120,10 @@ fn registry() -> String {
 
 /// The package's versions, from the registry (the abbreviated document, revalidated with its
 /// ETag against the cached copy), or the cache alone when the registry cannot be reached.
-fn releases(cache: &Path, log: &mut dyn FnMut(String)) -> Result<Vec<Release>> {
+fn releases(client: &reqwest::blocking::Client, cache: &Path, log: &mut dyn FnMut(String)) -> Result<Vec<Release>> {
     let index = cache.join("index.json");
     let etag_file = cache.join("index.etag");
     let url = format!("{}/{PACKAGE}", registry());
-    let client = crate::slug::http_client()?;
     let mut request = client.get(&url).header("Accept", "application/vnd.npm.install-v1+json");
     if let (Ok(etag), true) = (std::fs::read_to_string(&etag_file), index.is_file()) {
         request = request.header("If-None-Match", etag.trim());
@@ -184,7 +183,8 @@ pub struct Installed {
 /// unless `cache` has it. Older cached downloads are removed.
 pub fn install(range: &str, into: &Path, cache: &Path, log: &mut dyn FnMut(String)) -> Result<Installed> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
-    let releases = releases(cache, log)?;
+    let client = crate::slug::http_client()?;
+    let releases = releases(&client, cache, log)?;
     let versions: Vec<Version> = releases.iter().map(|r| r.version.clone()).collect();
     let version = resolve(range, &versions)?;
     let release = releases.iter().find(|r| r.version == version).expect("resolved from this list");
@@ -193,7 +193,7 @@ pub fn install(range: &str, into: &Path, cache: &Path, log: &mut dyn FnMut(Strin
         Ok(b) if verify(&b, &release.integrity).is_ok() => (b, true),
         _ => {
             log(format!("Downloading Node.js {version} ({})", release.tarball));
-            let mut response = crate::slug::http_client()?
+            let mut response = client
                 .get(&release.tarball)
                 .send()
                 .and_then(|r| r.error_for_status())

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use bollard::models::{ContainerCreateBody, HostConfig};
 use futures_util::StreamExt;
 
@@ -68,13 +68,7 @@ pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, de
         engine.remove_container(&id).await;
         return Err(anyhow!("cannot start {image}: {}", crate::error_chain(&e)));
     }
-    let info = engine.api.inspect_container(&id, None).await.context("cannot inspect the container")?;
-    let published = info
-        .network_settings
-        .and_then(|n| n.ports)
-        .and_then(|p| p.get(&format!("{port}/tcp")).cloned().flatten())
-        .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
-        .unwrap_or_default();
+    let published = engine.published_port(&id, port).await.map(|p| p.to_string()).unwrap_or_default();
     output::header(format!("{app} {process_type} is running at http://127.0.0.1:{published}/ (container {name})"));
     if detach {
         println!("{id}");

@@ -221,13 +221,7 @@ impl Runner {
         self.engine.remove_container(name).await;
         let id = self.engine.create(name, body).await?;
         self.engine.api.start_container(&id, None).await.with_context(|| format!("cannot start {name}"))?;
-        let info = self.engine.api.inspect_container(&id, None).await?;
-        let port = info
-            .network_settings
-            .and_then(|n| n.ports)
-            .and_then(|p| p.get(&format!("{APP_PORT}/tcp")).cloned().flatten())
-            .and_then(|b| b.first().and_then(|b| b.host_port.clone()))
-            .and_then(|p| p.parse().ok());
+        let port = self.engine.published_port(&id, APP_PORT).await;
         Ok(Running { id, name: name.to_string(), kind: kind.into(), index, release: release.version, port })
     }
 
@@ -530,11 +524,7 @@ impl Runner {
         for (id, _, _) in self.engine.images_with_label(&format!("{LABEL_APP}={app}")).await? {
             self.engine.remove_image_quietly(&id).await;
         }
-        let _ = self
-            .engine
-            .api
-            .remove_volume(&crate::container::cache_volume(app), None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await;
+        self.engine.remove_volume(&crate::container::cache_volume(app)).await;
         self.router.remove_app(app)?;
         let _ = std::fs::remove_dir_all(self.state.data_dir.join("apps").join(app));
         self.state.destroy_app(app)?;
