@@ -57,12 +57,17 @@ impl Server {
     }
 
     fn slipway(&self, args: &[&str]) -> Output {
-        Command::new(&self.exe)
-            .args(args)
-            .env("SLIPWAY_DATA", &self.data)
-            .env("SLIPWAY_GIT_USER", USER)
-            .output()
-            .unwrap()
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(args).env("SLIPWAY_DATA", &self.data).env("SLIPWAY_GIT_USER", USER);
+        // The tests run in threads: while this one copied the binary, another may have forked,
+        // and its child holds the write handle until it execs ("Text file busy"). That passes.
+        for _ in 0..100 {
+            match cmd.output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(20)),
+                other => return other.unwrap(),
+            }
+        }
+        panic!("{} stayed busy", self.exe.display());
     }
 
     fn ssh_command(&self, key: &Path) -> String {
@@ -293,7 +298,9 @@ fn pushes_stream_live_lock_and_cancel() {
     let (mut first, mut last) = (None, None);
     let mut concurrent: Option<Output> = None;
     let other = s.checkout(&src, app);
+    let mut seen = Vec::new();
     for line in lines.lines().map_while(Result::ok) {
+        seen.push(line.clone());
         if line.contains("-----> first line") {
             first = Some(Instant::now());
             // While this one builds, a second push is refused at once.
@@ -306,7 +313,7 @@ fn pushes_stream_live_lock_and_cancel() {
             last = Some(Instant::now());
         }
     }
-    assert!(push.wait().unwrap().success());
+    assert!(push.wait().unwrap().success(), "the first push failed:\n{}", seen.join("\n"));
     let (first, last) = (first.expect("the first line arrived"), last.expect("the last line arrived"));
     assert!(last.duration_since(first) >= Duration::from_secs(4), "lines were batched, not streamed");
     let o = concurrent.unwrap();

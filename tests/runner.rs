@@ -29,7 +29,7 @@ impl Platform {
     fn new() -> Platform {
         let o = Command::new("docker").args(["image", "inspect", "slipway/stack:build"]).output().unwrap();
         assert!(o.status.success(), "the stack images are missing: run `make stack-image` first");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let p = Platform { data: tempfile::tempdir().unwrap(), port, apps: Vec::new() };
         let o = p.slipway(&["domains:set-global", "slipway.test"]);
         assert!(o.status.success(), "{}", text(&o));

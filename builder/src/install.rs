@@ -16,19 +16,28 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
         bail!("slipway install creates a system user: run it as root");
     }
     if AppUser::lookup(user).is_none() {
-        let status = Command::new("useradd")
-            .args(["--create-home", "--shell", "/bin/bash", "--user-group", user])
-            .status()
-            .context("cannot run useradd")?;
+        let out = shadow_tool("useradd", &["--create-home", "--shell", "/bin/bash", "--user-group", user])?;
         // Another install may have created it meanwhile.
-        if !status.success() && AppUser::lookup(user).is_none() {
-            bail!("useradd {user} failed");
+        if !out.status.success() && AppUser::lookup(user).is_none() {
+            bail!("useradd {user} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
         output::header(format!("Created the user {user}"));
     }
     // Builds and deploys talk to Docker. A `*` password: no password login, but not a locked
     // account, which sshd would refuse even for key logins.
-    let _ = Command::new("usermod").args(["-aG", "docker", "-p", "*", user]).status();
+    let docker_group =
+        std::fs::read_to_string("/etc/group").is_ok_and(|groups| groups.lines().any(|l| l.starts_with("docker:")));
+    if !docker_group {
+        output::warn(format!("there is no docker group: {user} can only build if it may use the Docker socket"));
+    }
+    let args: &[&str] = if docker_group { &["-aG", "docker", "-p", "*", user] } else { &["-p", "*", user] };
+    let out = shadow_tool("usermod", args)?;
+    if !out.status.success() {
+        bail!(
+            "usermod could not put {user} in the docker group and allow its key logins: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     let owner = AppUser::lookup(user).context("the git user vanished")?;
     let home = crate::keys::home_of(user)?;
     std::fs::create_dir_all(home.join(".ssh"))?;
@@ -57,6 +66,20 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
         "Add a key with: slipway ssh-keys:add NAME ~/.ssh/id_ed25519.pub (then git push {user}@HOST:APP main)"
     ));
     Ok(0)
+}
+
+/// Runs useradd/usermod, again while another of them holds the lock on /etc/passwd (exit
+/// status 10: two installs at once).
+fn shadow_tool(tool: &str, args: &[&str]) -> Result<std::process::Output> {
+    let mut attempts = 0;
+    loop {
+        let out = Command::new(tool).args(args).output().with_context(|| format!("cannot run {tool}"))?;
+        attempts += 1;
+        if out.status.code() != Some(10) || attempts == 50 {
+            return Ok(out);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// An sshd for slipway only: key authentication for the git user, nothing else.
