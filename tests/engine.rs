@@ -393,3 +393,23 @@ fn herokuish_mode_drops_root_to_the_app_user() {
     let o = run(&["procfile", "start", "web"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), nobody_uid, "{}", text(&o));
 }
+
+/// The Node.js buildpack's bin/release reads what bin/compile noted about the start script
+/// (no node process at release time): `web: npm start` only when there is one.
+#[test]
+fn nodejs_release_uses_the_start_script_noted_at_compile_time() {
+    let release = root().join("buildpacks/nodejs/bin/release");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".heroku")).unwrap();
+    let run = || {
+        let o = Command::new("bash").arg(&release).arg(dir.path()).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    std::fs::write(dir.path().join(".heroku/nodejs-start-script"), "yes\n").unwrap();
+    assert_eq!(run(), "---\ndefault_process_types:\n  web: npm start\n");
+    std::fs::write(dir.path().join(".heroku/nodejs-start-script"), "no\n").unwrap();
+    assert_eq!(run(), "---\n{}\n");
+    std::fs::write(dir.path().join("server.js"), "").unwrap();
+    assert_eq!(run(), "---\ndefault_process_types:\n  web: npm start\n");
+}
