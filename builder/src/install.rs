@@ -25,8 +25,7 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
     }
     // Builds and deploys talk to Docker. A `*` password: no password login, but not a locked
     // account, which sshd would refuse even for key logins.
-    let docker_group =
-        std::fs::read_to_string("/etc/group").is_ok_and(|groups| groups.lines().any(|l| l.starts_with("docker:")));
+    let docker_group = AppUser::group_exists("docker");
     if !docker_group {
         output::warn(format!("there is no docker group: {user} can only build if it may use the Docker socket"));
     }

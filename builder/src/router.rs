@@ -186,19 +186,20 @@ server {{
         );
         self.ensure_layout(&generation)?;
         self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
-        match self.pid() {
+        let old_workers = match self.pid() {
             Some(master) => {
-                let old_workers = children(master);
+                let workers = children(master);
                 self.run_nginx(&["-s", "reload"])?;
-                self.await_generation(&generation)?;
-                await_workers_closed(&old_workers);
-                Ok(())
+                workers
             }
             None => {
                 self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?;
-                self.await_generation(&generation)
+                Vec::new()
             }
-        }
+        };
+        self.await_generation(&generation)?;
+        await_workers_closed(&old_workers);
+        Ok(())
     }
 
     /// Points an app's host names at these loopback ports, then reloads. When the new

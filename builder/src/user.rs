@@ -34,6 +34,13 @@ impl AppUser {
         }
     }
 
+    /// Whether the system knows a group of this name (through NSS, like `getent group`).
+    pub fn group_exists(name: &str) -> bool {
+        let Ok(cname) = CString::new(name) else { return false };
+        // SAFETY: getgrnam returns a pointer into static storage or null; only its nullness is read.
+        unsafe { !libc::getgrnam(cname.as_ptr()).is_null() }
+    }
+
     /// Runs `cmd` as this user (supplementary groups are dropped by std when root sets a uid).
     pub fn apply(&self, cmd: &mut Command) {
         cmd.uid(self.uid).gid(self.gid);
