@@ -22,6 +22,9 @@ use sha2::{Digest, Sha256};
 use crate::source::Source;
 
 static EMBEDDED_TOML: &str = include_str!("../../buildpacks.toml");
+/// The shared helpers every first-party buildpack sources (the engine hands them over as the
+/// file named by `SLIPWAY_BUILDPACK_LIB`).
+pub const BUILDPACK_LIB: &str = include_str!("../../buildpacks/lib/buildpack.sh");
 static EMBEDDED_BUILDPACKS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../buildpacks");
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

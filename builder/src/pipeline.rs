@@ -152,6 +152,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     if let Some(v) = &opts.source_version {
         env.vars.insert("SOURCE_VERSION".into(), v.clone());
     }
+    // The first-party buildpacks' shared helpers (`buildpacks/lib/buildpack.sh`); set last so
+    // that an app's `.env` cannot point it elsewhere.
+    let lib = opts.fetch_dir.join("buildpack-lib.sh");
+    std::fs::write(&lib, crate::defaults::BUILDPACK_LIB).context("cannot write the buildpack helpers")?;
+    env.vars.insert("SLIPWAY_BUILDPACK_LIB".into(), lib.to_string_lossy().into_owned());
     phases.push(("prepare".into(), t.elapsed()));
 
     // 2. Select
