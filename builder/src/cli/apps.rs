@@ -1,0 +1,257 @@
+//! The platform's commands as clap types, mapped onto `platform::commands`. [`AppCommand`] is
+//! the one definition of what a key may run over SSH; [`HostCommand`] and [`KeyCommand`] run
+//! on this host only.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Subcommand;
+
+use crate::platform::commands::{self as cmd, Platform};
+use crate::platform::settings::ChecksMode;
+
+/// App commands: on this host, and over SSH (`ssh slipway@HOST config:set APP K=V`).
+#[derive(Subcommand, Debug)]
+pub enum AppCommand {
+    #[command(name = "apps:create", about = "Create an app")]
+    AppsCreate { app: String },
+    #[command(name = "apps:list", about = "List the apps")]
+    AppsList,
+    #[command(name = "apps:info", about = "Show an app's release, buildpack and URLs")]
+    AppsInfo { app: String },
+    #[command(name = "config:set", about = "Set config vars; makes a new release and restarts the processes")]
+    ConfigSet {
+        /// The app, or --global
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        #[arg(required = true, value_name = "KEY=VALUE")]
+        vars: Vec<String>,
+        #[arg(long)]
+        no_restart: bool,
+    },
+    #[command(name = "config:unset", about = "Unset config vars; makes a new release and restarts the processes")]
+    ConfigUnset {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
+        #[arg(long)]
+        no_restart: bool,
+    },
+    #[command(name = "config:get", about = "Print one config var")]
+    ConfigGet {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        key: String,
+    },
+    #[command(name = "config:show", about = "Print an app's config vars")]
+    ConfigShow {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+    },
+    #[command(name = "ps:scale", about = "Set how many containers each process type runs, e.g. web=2 worker=1")]
+    PsScale {
+        app: String,
+        #[arg(required = true, value_name = "TYPE=COUNT")]
+        counts: Vec<String>,
+    },
+    #[command(name = "ps:restart", about = "Restart the processes with zero downtime")]
+    PsRestart { app: String },
+    #[command(name = "ps:stop", about = "Stop the processes")]
+    PsStop { app: String },
+    #[command(name = "ps:start", about = "Start the processes of the current release")]
+    PsStart { app: String },
+    #[command(name = "ps:report", about = "Show the processes")]
+    PsReport { app: String },
+    #[command(about = "List the releases")]
+    Releases { app: String },
+    #[command(about = "Go back to an earlier release (default: the one before the current)")]
+    Rollback { app: String, release: Option<String> },
+    #[command(about = "Show the processes' logs")]
+    Logs {
+        app: String,
+        /// Follow
+        #[arg(short = 't', long)]
+        tail: bool,
+        #[arg(short = 'n', long)]
+        num: Option<usize>,
+        #[arg(short = 'p', long = "ps")]
+        process_type: Option<String>,
+    },
+    #[command(about = "Run a one-off command in a container of the current release")]
+    Run {
+        app: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    #[command(name = "domains:add")]
+    DomainsAdd { app: String, domain: String },
+    #[command(name = "domains:remove")]
+    DomainsRemove { app: String, domain: String },
+    #[command(name = "domains:report")]
+    DomainsReport { app: String },
+    #[command(name = "checks:disable")]
+    ChecksDisable { app: String },
+    #[command(name = "checks:enable")]
+    ChecksEnable { app: String },
+    #[command(name = "checks:skip", about = "Only wait for the web port, skip app.json checks")]
+    ChecksSkip { app: String },
+    #[command(name = "builds:list", about = "The builds of an app (every push is one)")]
+    BuildsList { app: String },
+    #[command(name = "builds:output", about = "A build's full log (default: the latest)")]
+    BuildsOutput { app: String, id: Option<i64> },
+    #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
+    BuildsCancel { app: String },
+}
+
+/// Platform commands for this host only (they take host paths or change global settings).
+#[derive(Subcommand, Debug)]
+pub enum HostCommand {
+    #[command(
+        name = "apps:destroy",
+        about = "Remove an app and everything it has (containers, images, volumes, routes, state)"
+    )]
+    AppsDestroy {
+        app: String,
+        /// Do not ask (required when not on a terminal)
+        #[arg(long)]
+        force: bool,
+    },
+    #[command(about = "Build a directory or tarball and deploy it with zero downtime")]
+    Deploy { app: String, source: PathBuf },
+    #[command(name = "domains:set-global", about = "Apps answer at APP.DOMAIN")]
+    DomainsSetGlobal { domain: String },
+    #[command(name = "resource:limit", about = "Memory/CPU limits for the app's containers (from the next restart)")]
+    ResourceLimit {
+        app: String,
+        #[arg(long)]
+        memory: Option<String>,
+        #[arg(long)]
+        cpu: Option<String>,
+        #[arg(long)]
+        process_type: Option<String>,
+    },
+    #[command(
+        name = "storage:mount",
+        about = "Mount a host directory into the app's containers (from the next restart)"
+    )]
+    StorageMount { app: String, mount: String },
+    #[command(
+        name = "settings:set",
+        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false"
+    )]
+    SettingsSet { key: String, value: String },
+    #[command(name = "settings:show", about = "Show the platform settings")]
+    SettingsShow,
+    #[command(name = "ssh-command", hide = true)]
+    SshDispatch { key: String },
+    #[command(name = "git-hook", hide = true)]
+    GitHook { app: String },
+}
+
+/// Keys and install: as root, on the git user's files (not the platform's state).
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    #[command(name = "ssh-keys:add", about = "Let a key push (and run app commands over ssh)")]
+    SshKeysAdd {
+        name: String,
+        /// The public key file, or - for standard input [default: -]
+        keyfile: Option<PathBuf>,
+    },
+    #[command(name = "ssh-keys:remove")]
+    SshKeysRemove { name: String },
+    #[command(name = "ssh-keys:list")]
+    SshKeysList,
+    #[command(about = "Set up git push: the git user, its data dir, and an sshd of slipway's own")]
+    Install {
+        /// Start a dedicated sshd on 127.0.0.1:PORT (its own host key and config under the data dir)
+        #[arg(long)]
+        sshd_port: Option<u16>,
+        /// Address for that sshd
+        #[arg(long, default_value = "127.0.0.1")]
+        sshd_address: String,
+    },
+}
+
+/// Runs an app command; returns the exit code.
+pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
+    use AppCommand as C;
+    match command {
+        C::AppsCreate { app } => cmd::apps::create(p, &app)?,
+        C::AppsList => cmd::apps::list(p)?,
+        C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
+        C::ConfigSet { app, vars, no_restart } => {
+            cmd::config::set(p, &app, &super::parse_env(&vars)?, no_restart).await?
+        }
+        C::ConfigUnset { app, keys, no_restart } => cmd::config::unset(p, &app, &keys, no_restart).await?,
+        C::ConfigGet { app, key } => cmd::config::get(p, &app, &key)?,
+        C::ConfigShow { app } => cmd::config::show(p, &app)?,
+        C::PsScale { app, counts } => cmd::ps::scale(p, &app, &counts).await?,
+        C::PsRestart { app } | C::PsStart { app } => cmd::ps::restart(p, &app).await?,
+        C::PsStop { app } => cmd::ps::stop(p, &app).await?,
+        C::PsReport { app } => cmd::ps::report(p, &app).await?,
+        C::Releases { app } => cmd::releases::releases(p, &app)?,
+        C::Rollback { app, release } => cmd::releases::rollback(p, &app, release.as_deref()).await?,
+        C::Logs { app, tail, num, process_type } => {
+            cmd::logs::logs(p, &app, tail, num, process_type.as_deref()).await?
+        }
+        C::Run { app, command } => return cmd::logs::run(p, &app, command).await,
+        C::DomainsAdd { app, domain } => cmd::domains::add(p, &app, &domain).await?,
+        C::DomainsRemove { app, domain } => cmd::domains::remove(p, &app, &domain).await?,
+        C::DomainsReport { app } => cmd::domains::report(p, &app)?,
+        C::ChecksDisable { app } => cmd::checks::set(p, &app, ChecksMode::Disabled)?,
+        C::ChecksEnable { app } => cmd::checks::set(p, &app, ChecksMode::Enabled)?,
+        C::ChecksSkip { app } => cmd::checks::set(p, &app, ChecksMode::Skipped)?,
+        C::BuildsList { app } => cmd::builds::list(p, &app)?,
+        C::BuildsOutput { app, id } => cmd::builds::output(p, &app, id)?,
+        C::BuildsCancel { app } => cmd::builds::cancel(p, &app)?,
+    }
+    Ok(0)
+}
+
+/// Runs a host-only platform command; returns the exit code.
+pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
+    use HostCommand as C;
+    match command {
+        C::AppsDestroy { app, force } => cmd::apps::destroy(p, &app, force).await?,
+        C::Deploy { app, source } => cmd::releases::deploy(p, &app, &source).await?,
+        C::DomainsSetGlobal { domain } => cmd::domains::set_global(p, &domain)?,
+        C::ResourceLimit { app, memory, cpu, process_type } => {
+            cmd::settings::limit(p, &app, memory.as_deref(), cpu.as_deref(), process_type.as_deref())?
+        }
+        C::StorageMount { app, mount } => cmd::settings::mount(p, &app, &mount)?,
+        C::SettingsSet { key, value } => cmd::settings::set(p, &key, &value)?,
+        C::SettingsShow => cmd::settings::show(p)?,
+        C::SshDispatch { key } => return super::ssh_dispatch(p, &key).await,
+        C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
+    }
+    Ok(0)
+}
+
+/// Runs a key or install command (as root, on the git user's files).
+pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path) -> Result<i32> {
+    use crate::gitpush::keys::{read_key_source, AuthorizedKeys};
+    match command {
+        KeyCommand::SshKeysAdd { name, keyfile } => {
+            let keys = AuthorizedKeys::for_user(git_user)?;
+            let text = read_key_source(keyfile.as_deref())?;
+            let exe = std::env::current_exe()?;
+            let command = format!("{} --data-dir {} ssh-command", exe.display(), data_dir.display());
+            let entry = keys.add(&name, &text, &command)?;
+            crate::output::header(format!("Added key {name} ({}) for {git_user}", entry.key.fingerprint()));
+        }
+        KeyCommand::SshKeysRemove { name } => {
+            AuthorizedKeys::for_user(git_user)?.remove(&name)?;
+            crate::output::header(format!("Removed key {name}"));
+        }
+        KeyCommand::SshKeysList => {
+            for e in AuthorizedKeys::for_user(git_user)?.entries()? {
+                println!("{:<20} {} {}", e.name, e.key.kind, e.key.fingerprint());
+            }
+        }
+        KeyCommand::Install { sshd_port, sshd_address } => {
+            return crate::gitpush::install::install(data_dir, git_user, sshd_port, &sshd_address)
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,148 @@
+//! The alternate build path: an app with a `Dockerfile` (and no buildpack chosen) is built with
+//! the Docker build API. The context honours `.dockerignore`; config vars become build args when
+//! asked; the image is labelled like a buildpack release; an `EXPOSE`d port becomes `PORT`; a
+//! Procfile, when present, gives the command of each process type.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use anyhow::{anyhow, Context, Result};
+use globset::{GlobBuilder, GlobMatcher};
+
+use crate::containers::docker::Engine;
+use crate::containers::image;
+use crate::engine::envdir::Vars;
+use crate::engine::procfile::Procfile;
+use crate::output;
+use crate::output::progress::Step;
+
+/// Whether `dir` builds with its Dockerfile: it has one, and does not choose buildpacks
+/// (`BUILDPACK_URL` in config, the environment or `.env`, or a `.buildpacks` file).
+pub fn applies(dir: &Path, config: &Vars) -> Result<bool> {
+    if !dir.join("Dockerfile").is_file() {
+        return Ok(false);
+    }
+    let chooses_buildpacks = config.contains_key("BUILDPACK_URL")
+        || std::env::var_os("BUILDPACK_URL").is_some()
+        || dir.join(".buildpacks").is_file()
+        || crate::engine::envdir::read_dotenv(dir)?.contains_key("BUILDPACK_URL");
+    Ok(!chooses_buildpacks)
+}
+
+/// `.dockerignore` rules, Docker's way: patterns are relative to the context root (`**`
+/// spans directories), `!` re-includes, the last matching rule wins, and a rule matching a
+/// directory covers what is inside it.
+pub struct DockerIgnore {
+    rules: Vec<(GlobMatcher, bool)>,
+}
+
+impl DockerIgnore {
+    pub fn read(dir: &Path) -> Result<DockerIgnore> {
+        let text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
+        Self::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<DockerIgnore> {
+        let mut rules = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            let (negate, pattern) = match line.strip_prefix('!') {
+                Some(p) => (true, p.trim()),
+                None => (false, line),
+            };
+            let pattern = pattern.trim_start_matches('/').trim_end_matches('/');
+            let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
+            let glob = GlobBuilder::new(pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| anyhow!(".dockerignore: bad pattern {line:?}: {e}"))?;
+            rules.push((glob.compile_matcher(), negate));
+        }
+        Ok(DockerIgnore { rules })
+    }
+
+    /// Whether `rel` (a path relative to the context) is left out.
+    pub fn excludes(&self, rel: &Path) -> bool {
+        let mut excluded = false;
+        for (glob, negate) in &self.rules {
+            // A rule matches the path or any directory above it.
+            let hit = rel.ancestors().filter(|a| !a.as_os_str().is_empty()).any(|a| glob.is_match(a));
+            if hit {
+                excluded = !negate;
+            }
+        }
+        excluded
+    }
+}
+
+/// The build context as a tar, `.dockerignore` applied (the Dockerfile is always sent).
+pub fn context_tar(dir: &Path) -> Result<Vec<u8>> {
+    let ignore = DockerIgnore::read(dir)?;
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.follow_symlinks(false);
+    let walker = walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name();
+    for entry in walker {
+        let entry = entry?;
+        let rel = entry.path().strip_prefix(dir)?;
+        if rel != Path::new("Dockerfile") && ignore.excludes(rel) {
+            continue;
+        }
+        if entry.file_type().is_dir() {
+            tar.append_dir(rel, entry.path())?;
+        } else {
+            tar.append_path_with_name(entry.path(), rel)?;
+        }
+    }
+    Ok(tar.into_inner()?)
+}
+
+pub struct DockerfileBuild<'a> {
+    pub dir: &'a Path,
+    pub app: &'a str,
+    pub tag: &'a str,
+    pub config: &'a Vars,
+    /// Pass config vars as build args.
+    pub build_args: bool,
+    pub source_version: Option<&'a str>,
+}
+
+/// Builds the image; returns the port the app listens on (EXPOSE, else 5000).
+pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
+    output::header("Dockerfile app detected");
+    let procfile = Procfile::read(b.dir)?.unwrap_or_default();
+    let process_types: BTreeMap<String, String> =
+        procfile.processes.iter().map(|p| (p.name.clone(), p.command.clone())).collect();
+    let context = context_tar(b.dir).context("cannot read the build context")?;
+    let args: HashMap<String, String> =
+        if b.build_args { b.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect() } else { HashMap::new() };
+    let labels = image::labels(b.app, "latest", image::BuildKind::DOCKERFILE, &process_types, b.source_version);
+    let step =
+        Step::start(format!("Building {} with its Dockerfile ({} context)", b.app, output::size(context.len() as u64)));
+    let previous = engine.image_id(b.tag).await?;
+    engine
+        .build(context, b.tag, None, args, labels, |line| step.line(line))
+        .await
+        .map_err(|e| anyhow!("the Dockerfile build failed: {e}"))?;
+    engine.replace_image(previous, b.tag).await;
+    step.done(format!("Built {}", b.tag));
+    let port = engine.image_exposed_ports(b.tag).await?.first().copied().unwrap_or(5000);
+    Ok(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_follows_dockers_rules() {
+        let ig = DockerIgnore::parse("# comment\nnode_modules\n*.log\n**/*.tmp\n!keep.log\n/secrets/\n").unwrap();
+        assert!(ig.excludes(Path::new("node_modules")));
+        assert!(ig.excludes(Path::new("node_modules/x/index.js")));
+        assert!(!ig.excludes(Path::new("src/node_modules")), "plain patterns are anchored at the root");
+        assert!(ig.excludes(Path::new("debug.log")));
+        assert!(!ig.excludes(Path::new("keep.log")), "! re-includes");
+        assert!(!ig.excludes(Path::new("logs/debug.log")), "* does not cross directories");
+        assert!(ig.excludes(Path::new("a/b/c.tmp")));
+        assert!(ig.excludes(Path::new("secrets/key")));
+        assert!(!ig.excludes(Path::new("app.py")));
+    }
+}

@@ -1,0 +1,76 @@
+//! Running a release image's process type as a container, its port published on 127.0.0.1:
+//! `/start TYPE` for buildpack images; for Dockerfile images, the Procfile's command through
+//! `sh -c`, or the image's own command for `web`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context, Result};
+use futures_util::StreamExt;
+
+use crate::containers::docker::{Engine, LABEL_APP};
+use crate::containers::image::BuildKind;
+use crate::containers::image::{LABEL_BUILDPACK, LABEL_PROCESS_TYPES};
+use crate::containers::process::{self, ProcessSpec, APP_PORT};
+use crate::engine::envdir::Vars;
+use crate::output;
+
+/// What to run for `process_type` in `image`, and the port the app listens on inside.
+pub async fn plan(engine: &Engine, image: &str, process_type: &str) -> Result<(Option<Vec<String>>, u16)> {
+    let labels = engine.image_labels(image).await?;
+    let types: BTreeMap<String, String> =
+        labels.get(LABEL_PROCESS_TYPES).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let build = BuildKind::parse(labels.get(LABEL_BUILDPACK).map(String::as_str).unwrap_or_default());
+    let cmd = process::command(&build, &types, process_type, None).with_context(|| format!("image {image}"))?;
+    let port = match build {
+        BuildKind::Dockerfile => engine.image_exposed_ports(image).await?.first().copied().unwrap_or(APP_PORT),
+        BuildKind::Buildpacks(_) => APP_PORT,
+    };
+    Ok((cmd, port))
+}
+
+pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, detach: bool) -> Result<i32> {
+    let engine = Engine::connect().await?;
+    let (cmd, port) = plan(&engine, image, process_type).await?;
+    let labels = engine.image_labels(image).await?;
+    let app = labels.get(LABEL_APP).cloned().unwrap_or_else(|| "app".into());
+    let mut envs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    envs.push(format!("PORT={port}"));
+    envs.push(format!("DYNO={process_type}.1"));
+    let spec = ProcessSpec {
+        name: format!("{app}.{process_type}.run-{}", std::process::id()),
+        image: image.to_string(),
+        cmd,
+        env: envs,
+        publish: Some((port, host_port)),
+        labels: ProcessSpec::base_labels("run", &app),
+        ..Default::default()
+    };
+    let name = spec.name.clone();
+    let id = spec.create(&engine).await?;
+    if let Err(e) = engine.api.start_container(&id, None).await {
+        engine.remove_container(&id).await;
+        return Err(anyhow!("cannot start {image}: {}", crate::output::error_chain(&e)));
+    }
+    let published = engine.published_port(&id, port).await.map(|p| p.to_string()).unwrap_or_default();
+    output::header(format!("{app} {process_type} is running at http://127.0.0.1:{published}/ (container {name})"));
+    if detach {
+        println!("{id}");
+        return Ok(0);
+    }
+    let opts = bollard::query_parameters::LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+    let mut logs = engine.api.logs(&id, Some(opts));
+    let follow = async {
+        while let Some(Ok(chunk)) = logs.next().await {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&chunk.into_bytes());
+        }
+    };
+    tokio::select! {
+        _ = follow => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    let code =
+        engine.api.inspect_container(&id, None).await.ok().and_then(|c| c.state).and_then(|s| s.exit_code).unwrap_or(0);
+    engine.remove_container(&id).await;
+    Ok(code as i32)
+}

@@ -1,0 +1,110 @@
+//! sshd's forced command for every key: `slipway ssh-command KEY`. It reads
+//! `SSH_ORIGINAL_COMMAND`, splits it like a shell would (but runs no shell), and allows only
+//! `git-receive-pack 'APP'`, `git-upload-pack 'APP'` and the platform's app commands
+//! (`ssh slipway@host config:set APP K=V`). The first push of an app creates it (setting
+//! `git.auto-create`) and its bare repo, whose `pre-receive` hook runs `slipway git-hook APP`.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::platform::settings::GlobalSettings;
+use crate::platform::state::{validate_app_name, State};
+
+/// `'/myapp.git'`, `myapp`, `myapp.git`, `~/myapp` all name the app `myapp`; nothing else does.
+pub fn app_from_path(path: &str) -> Result<String> {
+    let p = path.trim_start_matches("~/").trim_start_matches('/');
+    let p = p.strip_suffix(".git").unwrap_or(p);
+    if p.contains('/') || p.contains("..") {
+        bail!("{path:?} is not an app: push to slipway@HOST:APP");
+    }
+    validate_app_name(p)?;
+    Ok(p.to_string())
+}
+
+pub fn repo_path(data_dir: &Path, app: &str) -> PathBuf {
+    data_dir.join("repos").join(format!("{app}.git"))
+}
+
+/// Creates the bare repo and (re)writes its pre-receive hook.
+pub fn ensure_repo(data_dir: &Path, app: &str, exe: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let repo = repo_path(data_dir, app);
+    if !repo.join("HEAD").exists() {
+        std::fs::create_dir_all(&repo)?;
+        let out =
+            Command::new("git").args(["init", "--quiet", "--bare"]).arg(&repo).output().context("cannot run git")?;
+        if !out.status.success() {
+            bail!("git init failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+    }
+    let hook = repo.join("hooks/pre-receive");
+    let script = format!(
+        "#!/usr/bin/env bash\n# Written by slipway: builds and deploys what is pushed.\nexec {} --data-dir {} git-hook {}\n",
+        shell_words::quote(&exe.to_string_lossy()),
+        shell_words::quote(&data_dir.to_string_lossy()),
+        app
+    );
+    std::fs::write(&hook, script)?;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))?;
+    Ok(repo)
+}
+
+/// What an SSH connection asked for, once git's own requests are handled.
+pub enum Request {
+    /// The greeting was shown (no command); exit with this code.
+    Greeted(i32),
+    /// A platform command with its arguments, for the caller to parse and run in-process.
+    Command(Vec<String>),
+}
+
+/// `slipway ssh-command KEY`: what sshd runs for every connection. git's requests replace this
+/// process with git; a platform command is handed back only when `allowed` (the app commands'
+/// names, from their one definition) has it.
+pub fn dispatch(data_dir: &Path, key: &str, allowed: &[String]) -> Result<Request> {
+    let original = std::env::var("SSH_ORIGINAL_COMMAND").unwrap_or_default();
+    if original.trim().is_empty() {
+        eprintln!("Hi {key}! This is slipway: push with `git push slipway@HOST:APP main`, or run `ssh slipway@HOST apps:list`.");
+        return Ok(Request::Greeted(1));
+    }
+    let argv = shell_words::split(&original).map_err(|e| anyhow!("cannot parse the command: {e}"))?;
+    match argv.as_slice() {
+        [git, path] if git == "git-receive-pack" || git == "git-upload-pack" => {
+            let app = app_from_path(path)?;
+            let mut state = State::open(data_dir)?;
+            if !state.app_exists(&app)? {
+                if git == "git-upload-pack" {
+                    bail!("app '{app}' does not exist");
+                }
+                if !GlobalSettings::load(&state)?.git_auto_create {
+                    bail!("app '{app}' does not exist; create it with `ssh slipway@HOST apps:create {app}`");
+                }
+                state.create_app(&app)?;
+                eprintln!("-----> Created app {app}");
+            }
+            let repo = ensure_repo(data_dir, &app, &std::env::current_exe()?)?;
+            let err = Command::new(git).arg(&repo).env("SLIPWAY_PUSHER", key).exec();
+            Err(anyhow!("cannot run {git}: {err}"))
+        }
+        [command, ..] if allowed.contains(command) => Ok(Request::Command(argv)),
+        _ => bail!("command not allowed: {original:?}. Allowed: git push/fetch, and {}", allowed.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_paths_name_apps_and_nothing_else() {
+        for p in ["'/myapp.git'", "myapp", "myapp.git", "/myapp", "~/myapp.git"] {
+            let p = p.trim_matches('\'');
+            assert_eq!(app_from_path(p).unwrap(), "myapp", "{p}");
+        }
+        for bad in ["../x", "a/b", "/etc/passwd", "My_App", "", "..", "x/../../y"] {
+            assert!(app_from_path(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `slipway install`: the git user (in the docker group), its home and `.ssh`, the data dir
+//! given to it, and optionally an sshd of slipway's own on a port (its own host key and config
+//! under the data dir; the system's sshd is left alone, and works too: keys go in the git
+//! user's `~/.ssh/authorized_keys` either way).
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::user::AppUser;
+use crate::output;
+
+pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &str) -> Result<i32> {
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("slipway install creates a system user: run it as root");
+    }
+    if AppUser::lookup(user).is_none() {
+        let out = shadow_tool("useradd", &["--create-home", "--shell", "/bin/bash", "--user-group", user])?;
+        // Another install may have created it meanwhile.
+        if !out.status.success() && AppUser::lookup(user).is_none() {
+            bail!("useradd {user} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        output::header(format!("Created the user {user}"));
+    }
+    // Builds and deploys talk to Docker. A `*` password: no password login, but not a locked
+    // account, which sshd would refuse even for key logins.
+    let docker_group = AppUser::group_exists("docker");
+    if !docker_group {
+        output::warn(format!("there is no docker group: {user} can only build if it may use the Docker socket"));
+    }
+    let args: &[&str] = if docker_group { &["-aG", "docker", "-p", "*", user] } else { &["-p", "*", user] };
+    let out = shadow_tool("usermod", args)?;
+    if !out.status.success() {
+        bail!(
+            "usermod could not put {user} in the docker group and allow its key logins: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let owner = AppUser::lookup(user).context("the git user vanished")?;
+    let home = crate::gitpush::keys::home_of(user)?;
+    std::fs::create_dir_all(home.join(".ssh"))?;
+    for p in [home.as_path(), &home.join(".ssh")] {
+        owner.chown(p)?;
+    }
+    std::fs::create_dir_all(data_dir)?;
+    // The data dir and everything in it belong to the git user: hooks run as that user.
+    for entry in walkdir::WalkDir::new(data_dir) {
+        owner.chown(entry?.path())?;
+    }
+    let mut parent = data_dir.parent();
+    while let Some(p) = parent {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(p)?.permissions().mode();
+        if mode & 0o001 == 0 {
+            output::warn(format!("{} is not traversable by {user}; its mode is {:o}", p.display(), mode & 0o777));
+        }
+        parent = p.parent();
+    }
+    output::header(format!("Data dir {} belongs to {user}", data_dir.display()));
+    if let Some(port) = sshd_port {
+        start_sshd(data_dir, user, address, port)?;
+    }
+    output::header(format!(
+        "Add a key with: slipway ssh-keys:add NAME ~/.ssh/id_ed25519.pub (then git push {user}@HOST:APP main)"
+    ));
+    Ok(0)
+}
+
+/// Runs useradd/usermod, again while another of them holds the lock on /etc/passwd (exit
+/// status 10: two installs at once).
+fn shadow_tool(tool: &str, args: &[&str]) -> Result<std::process::Output> {
+    let mut attempts = 0;
+    loop {
+        let out = Command::new(tool).args(args).output().with_context(|| format!("cannot run {tool}"))?;
+        attempts += 1;
+        if out.status.code() != Some(10) || attempts == 50 {
+            return Ok(out);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// An sshd for slipway only: key authentication for the git user, nothing else.
+fn start_sshd(data_dir: &Path, user: &str, address: &str, port: u16) -> Result<()> {
+    let dir = data_dir.join("sshd");
+    std::fs::create_dir_all(&dir)?;
+    let host_key = dir.join("ssh_host_ed25519_key");
+    if !host_key.exists() {
+        let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).output()?;
+        if !out.status.success() {
+            bail!("ssh-keygen failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let pid_file = dir.join("sshd.pid");
+    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    let config = format!(
+        "# Written by slipway install\nListenAddress {address}:{port}\nHostKey {key}\nPidFile {pid}\nAllowUsers {user}\n\
+         PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin no\n\
+         UsePAM no\nAllowTcpForwarding no\nX11Forwarding no\nPermitTunnel no\nAllowAgentForwarding no\n\
+         AuthorizedKeysFile .ssh/authorized_keys\nLogLevel VERBOSE\n",
+        key = host_key.display(),
+        pid = pid_file.display()
+    );
+    let config_path = dir.join("sshd_config");
+    std::fs::write(&config_path, config)?;
+    std::fs::create_dir_all("/run/sshd")?;
+    let sshd = crate::sys::which("sshd").unwrap_or_else(|| "/usr/sbin/sshd".into());
+    let out = Command::new(&sshd)
+        .arg("-f")
+        .arg(&config_path)
+        .arg("-E")
+        .arg(dir.join("sshd.log"))
+        .output()
+        .context("cannot run sshd (apt-get install openssh-server)")?;
+    if !out.status.success() {
+        bail!("sshd did not start: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    output::header(format!("sshd for {user} listens on {address}:{port} (config {})", config_path.display()));
+    Ok(())
+}

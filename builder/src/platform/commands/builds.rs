@@ -1,0 +1,41 @@
+//! `builds:*`: every push is a build, with its full log; a running one can be cancelled.
+
+use anyhow::{bail, Context, Result};
+
+use super::Platform;
+
+/// `builds:list APP`
+pub fn list(p: &Platform, app: &str) -> Result<()> {
+    let state = p.app_state(app)?;
+    println!("=== {app} builds");
+    for d in state.deploys(app)? {
+        let took = d.finished_at.map(|f| format!("{}s", f - d.started_at)).unwrap_or_else(|| "-".into());
+        let rev = d.source_version.map(|r| r[..r.len().min(10)].to_string()).unwrap_or_default();
+        let release = d.release.map(|r| format!("v{r}")).unwrap_or_default();
+        println!("{:<6} {:<10} {took:<6} {release:<6} {rev}", d.id, d.status.as_str());
+    }
+    Ok(())
+}
+
+/// `builds:output APP [ID]`
+pub fn output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
+    let state = p.app_state(app)?;
+    let log = state.deploy_log(app, id)?.with_context(|| format!("app '{app}' has no such build"))?;
+    print!("{}", log.log);
+    Ok(())
+}
+
+/// `builds:cancel APP`: stops the running build; its push is rejected.
+pub fn cancel(p: &Platform, app: &str) -> Result<()> {
+    let state = p.app_state(app)?;
+    let Some((id, Some(pid))) = state.running_deploy(app)? else {
+        bail!("app '{app}' has no build running");
+    };
+    // The deploy runs in its own process group: stop all of it (the container build is
+    // removed by the deploy's own signal handling).
+    if unsafe { libc::kill(-(pid as i32), libc::SIGTERM) } != 0 {
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    crate::output::header(format!("Cancelling build {id} of {app}"));
+    Ok(())
+}

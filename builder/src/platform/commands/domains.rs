@@ -1,0 +1,53 @@
+//! `domains:*`: the host names an app answers at, besides `APP.GLOBAL_DOMAIN`.
+
+use anyhow::Result;
+
+use super::Platform;
+use crate::output;
+use crate::platform::runner::Runner;
+use crate::platform::settings::{Global, GlobalSettings};
+
+/// `domains:add APP DOMAIN`
+pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
+    let mut r = p.runner_for(app).await?;
+    r.state.add_domain(app, domain)?;
+    refresh_routes(&mut r, app).await?;
+    output::header(format!("{domain} now routes to {app}"));
+    Ok(())
+}
+
+/// `domains:remove APP DOMAIN`
+pub async fn remove(p: &Platform, app: &str, domain: &str) -> Result<()> {
+    let mut r = p.runner_for(app).await?;
+    r.state.remove_domain(app, domain)?;
+    refresh_routes(&mut r, app).await?;
+    output::header(format!("{domain} no longer routes to {app}"));
+    Ok(())
+}
+
+/// `domains:report APP`
+pub fn report(p: &Platform, app: &str) -> Result<()> {
+    let state = p.app_state(app)?;
+    let global = GlobalSettings::load(&state)?.domain;
+    println!("=== {app} domains\n{app}.{global} (global)");
+    for d in state.domains(app)? {
+        println!("{d}");
+    }
+    Ok(())
+}
+
+/// `domains:set-global DOMAIN`
+pub fn set_global(p: &Platform, domain: &str) -> Result<()> {
+    GlobalSettings::set(&p.state()?, Global::Domain, domain)?;
+    output::header(format!("Apps answer at APP.{domain} from their next deploy or restart"));
+    Ok(())
+}
+
+/// Rewrites an app's router entry for its current web containers (after a domain change).
+async fn refresh_routes(r: &mut Runner, app: &str) -> Result<()> {
+    let ports: Vec<u16> = r.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
+    if !ports.is_empty() || r.router.has_app(app) {
+        r.router.set_app(app, &r.hosts(app)?, &ports).await?;
+    }
+    Ok(())
+}

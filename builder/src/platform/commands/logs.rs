@@ -1,0 +1,52 @@
+//! `logs APP` and `run APP CMD`: the processes' output, and one-off containers.
+
+use anyhow::{bail, Context, Result};
+use futures_util::StreamExt;
+
+use super::Platform;
+use crate::platform::runner::Runner;
+
+/// `run APP CMD...`: returns the one-off's exit code.
+pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
+    let r = p.runner_for(app).await?;
+    let release = r.state.current_release(app)?.with_context(|| format!("app '{app}' has not been deployed yet"))?;
+    let env_dir = r.write_env_dir(&release)?;
+    Ok(r.one_off(&release, command, &env_dir, true).await? as i32)
+}
+
+/// `logs APP [-t] [-n N] [-p TYPE]`
+pub async fn logs(p: &Platform, app: &str, follow: bool, lines: Option<usize>, kind: Option<&str>) -> Result<()> {
+    stream_logs(&p.runner_for(app).await?, app, follow, lines, kind).await
+}
+
+async fn stream_logs(r: &Runner, app: &str, follow: bool, lines: Option<usize>, kind: Option<&str>) -> Result<()> {
+    let containers: Vec<_> =
+        r.containers(app).await?.into_iter().filter(|c| kind.is_none_or(|k| c.kind == k)).collect();
+    if containers.is_empty() {
+        bail!("app '{app}' has no running processes{}", kind.map(|k| format!(" of type {k}")).unwrap_or_default());
+    }
+    let mut streams = Vec::new();
+    for c in &containers {
+        let mut opts = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(follow)
+            .timestamps(true);
+        let tail = lines.map(|n| n.to_string()).unwrap_or_else(|| "100".into());
+        opts = opts.tail(&tail);
+        let prefix = format!("{app}[{}.{}]", c.kind, c.index);
+        streams.push(r.engine.api.logs(&c.id, Some(opts.build())).map(move |chunk| (prefix.clone(), chunk)).boxed());
+    }
+    let mut all = futures_util::stream::select_all(streams);
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    while let Some((prefix, chunk)) = all.next().await {
+        let Ok(chunk) = chunk else { continue };
+        for line in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
+            let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
+            writeln!(out, "{ts} {prefix}: {rest}")?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}

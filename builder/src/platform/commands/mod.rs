@@ -1,0 +1,60 @@
+//! Every Dokku-style command, one function each, called by the CLI and (for the app commands)
+//! by the SSH dispatcher alike. Each prints Dokku-style output and returns one error; the
+//! caller prints it once. Commands that only read or write state do not need Docker.
+
+pub mod apps;
+pub mod builds;
+pub mod checks;
+pub mod config;
+pub mod domains;
+pub mod logs;
+pub mod ps;
+pub mod releases;
+pub mod settings;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::runner::Runner;
+use super::state::State;
+
+/// Where the platform's state is, and the router address given on the command line.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    pub data_dir: PathBuf,
+    /// `--router-listen`: remembered when given.
+    pub router_listen: Option<String>,
+}
+
+/// `--global` in place of an app name: global config.
+pub const GLOBAL: &str = "--global";
+
+impl Platform {
+    pub fn state(&self) -> Result<State> {
+        State::open(&self.data_dir)
+    }
+
+    /// The state, once `app` is known to exist.
+    pub fn app_state(&self, app: &str) -> Result<State> {
+        let state = self.state()?;
+        state.require_app(app)?;
+        Ok(state)
+    }
+
+    /// The runner (state, Docker and router), once `app` is known to exist.
+    pub async fn runner_for(&self, app: &str) -> Result<Runner> {
+        let r = Runner::open(&self.data_dir, self.router_listen.clone()).await?;
+        r.state.require_app(app)?;
+        Ok(r)
+    }
+
+    /// The config scope `app` names: "" for `--global`, else the app (which must exist).
+    pub fn scope<'a>(&self, state: &State, app: &'a str) -> Result<&'a str> {
+        if app == GLOBAL {
+            return Ok("");
+        }
+        state.require_app(app)?;
+        Ok(app)
+    }
+}

@@ -1,0 +1,100 @@
+//! `ps:*`: how many containers each process type runs, restarts, stops, and what runs.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context, Result};
+
+use super::Platform;
+use crate::platform::runner::Runner;
+use crate::platform::state::State;
+
+/// `ps:scale APP TYPE=N...`
+pub async fn scale(p: &Platform, app: &str, counts: &[String]) -> Result<()> {
+    let mut r = p.runner_for(app).await?;
+    let counts = parse_scale(counts)?;
+    let _lock = r.lock(app)?;
+    r.scale(app, &counts).await
+}
+
+/// `ps:restart APP` and `ps:start APP`: a new release of the current one, rolled out.
+pub async fn restart(p: &Platform, app: &str) -> Result<()> {
+    let mut r = p.runner_for(app).await?;
+    let _lock = r.lock(app)?;
+    if r.new_config_release(app, "Restart", true).await?.is_none() {
+        bail!("app '{app}' has not been deployed yet; deploy it with `slipway deploy {app} DIR`");
+    }
+    Ok(())
+}
+
+/// `ps:stop APP`: every type scaled to 0, the formation kept for `ps:start`.
+pub async fn stop(p: &Platform, app: &str) -> Result<()> {
+    let mut r = p.runner_for(app).await?;
+    let _lock = r.lock(app)?;
+    let saved = r.state.formation(app)?;
+    let zero = saved.keys().map(|k| (k.clone(), 0)).collect();
+    r.scale(app, &zero).await?;
+    let tx = r.state.transaction()?;
+    State::set_formation(&tx, app, &saved)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// `ps:report APP`
+pub async fn report(p: &Platform, app: &str) -> Result<()> {
+    print!("{}", ps_report(&p.runner_for(app).await?, app).await?);
+    Ok(())
+}
+
+pub fn parse_scale(items: &[String]) -> Result<BTreeMap<String, i64>> {
+    let mut out = BTreeMap::new();
+    for item in items {
+        let Some((kind, n)) = item.split_once('=') else { bail!("expected TYPE=COUNT, found {item:?}") };
+        let n: i64 = n
+            .parse()
+            .ok()
+            .filter(|n| *n >= 0)
+            .with_context(|| format!("{item:?}: the count must be a whole number"))?;
+        if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("{kind:?} is not a process type name");
+        }
+        out.insert(kind.to_string(), n);
+    }
+    if out.is_empty() {
+        bail!("nothing to scale: give TYPE=COUNT, e.g. web=2 worker=1");
+    }
+    Ok(out)
+}
+
+async fn ps_report(r: &Runner, app: &str) -> Result<String> {
+    r.state.require_app(app)?;
+    let mut out = format!("=== {app} processes\n");
+    let current = r.state.current_release(app)?;
+    out += &format!(
+        "Release:   {}\n",
+        current.as_ref().map(|c| format!("v{}", c.version)).unwrap_or_else(|| "none yet".into())
+    );
+    out += &format!(
+        "Formation: {}\n",
+        r.state.formation(app)?.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    );
+    for c in r.containers(app).await? {
+        let state = r
+            .engine
+            .api
+            .inspect_container(&c.id, None)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.status)
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        out += &format!(
+            "{:<28} v{:<4} {:<10} {}\n",
+            c.name,
+            c.release,
+            state,
+            c.port.map(|p| format!("127.0.0.1:{p}")).unwrap_or_default()
+        );
+    }
+    Ok(out)
+}

@@ -1,0 +1,141 @@
+//! Deploys and rollbacks: a directory or tarball built (buildpacks in a container, or the
+//! app's Dockerfile) into a release image, recorded as a release, and rolled out by the runner.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::containers::build::ContainerBuild;
+use crate::containers::image::{BuildKind, ReleaseImage};
+use crate::platform::runner::Runner;
+use crate::platform::state::{DeployStatus, Release, ReleaseStatus};
+
+/// `deploy APP DIR|TARBALL`: build, record a release, roll it out.
+pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Option<String>) -> Result<i64> {
+    r.state.require_app(app)?;
+    let _lock = r.lock(app)?;
+    // A git push records its build itself (with the full log) and says which record is ours.
+    let deploy_id = match std::env::var("SLIPWAY_DEPLOY_ID").ok().and_then(|i| i.parse().ok()) {
+        Some(id) => id,
+        None => r.state.start_deploy(app)?,
+    };
+    let result = deploy_locked(r, app, source, source_version).await;
+    let (status, version) = match &result {
+        Ok(v) => (DeployStatus::Succeeded, Some(*v)),
+        Err(_) => (DeployStatus::Failed, None),
+    };
+    let log = match &result {
+        Ok(v) => format!("\n-----> deployed v{v}\n"),
+        Err(e) => format!("\n !     {e:#}\n"),
+    };
+    r.state.finish_deploy(deploy_id, version, status, &log)?;
+    result
+}
+
+async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version: Option<String>) -> Result<i64> {
+    let unpacked;
+    let dir: PathBuf = if source.is_file() {
+        unpacked = tempfile::tempdir()?;
+        let file = std::fs::File::open(source)?;
+        crate::engine::slug::import_file(&file, unpacked.path(), &crate::engine::slug::ImportOptions::default())
+            .with_context(|| format!("cannot unpack {}", source.display()))?;
+        unpacked.path().to_path_buf()
+    } else if source.is_dir() {
+        source.canonicalize()?
+    } else {
+        bail!("{} is neither a directory nor a tarball", source.display());
+    };
+    let version = r.state.next_version(app)?;
+    let tag = format!("{}:v{version}", crate::containers::image::repository(app));
+    let config = r.state.effective_config(app)?;
+    let source_version = source_version.or_else(|| crate::engine::pipeline::git_revision(&dir));
+    let app_json = std::fs::read_to_string(dir.join("app.json")).ok();
+    crate::platform::checks::parse(app_json.as_deref())?;
+    let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
+        let b = crate::containers::dockerfile::DockerfileBuild {
+            dir: &dir,
+            app,
+            tag: &tag,
+            config: &config,
+            build_args: false,
+            source_version: source_version.as_deref(),
+        };
+        crate::containers::dockerfile::build(&r.engine, &b).await?;
+        let types = crate::engine::procfile::Procfile::read(&dir)?.unwrap_or_default();
+        let mut types: BTreeMap<String, String> = types.processes.into_iter().map(|p| (p.name, p.command)).collect();
+        types.entry("web".into()).or_default();
+        (types, BuildKind::Dockerfile, None)
+    } else {
+        let slugs = r.state.data_dir.join("apps").join(app).join("slugs");
+        std::fs::create_dir_all(&slugs)?;
+        let slug = slugs.join(format!("v{version}.tgz"));
+        let build = ContainerBuild {
+            config: config.clone(),
+            source_version: source_version.clone(),
+            ..ContainerBuild::new(dir.clone(), app, slug.clone())
+        };
+        let report = crate::containers::build::build(&r.engine, &build).await?;
+        let metadata = report.result.metadata.context("the engine's result has no build metadata")?;
+        let run_image =
+            std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::containers::stack::RUN_IMAGE.into());
+        let image =
+            ReleaseImage { app, release: &format!("v{version}"), tag: &tag, metadata: &metadata, extra_labels: &[] };
+        let made = crate::containers::image::from_slug(&r.engine, &slug, &run_image, &image).await;
+        let _ = std::fs::remove_file(&slug); // the image holds it now
+        made?;
+        let names: Vec<String> = metadata.buildpacks.iter().map(|b| b.name.clone()).collect();
+        (metadata.process_types, BuildKind::Buildpacks(names.join(",")), Some(report.slug_digest))
+    };
+    let release = Release {
+        app: app.to_string(),
+        version,
+        image: tag,
+        slug_digest,
+        build,
+        process_types,
+        source_version,
+        config,
+        description: "Deploy".into(),
+        app_json,
+        created_at: 0,
+        status: ReleaseStatus::Pending,
+    };
+    let recorded = r.state.add_release(&release)?;
+    r.rollout(app, recorded).await?;
+    Ok(recorded)
+}
+
+pub async fn rollback(r: &mut Runner, app: &str, target: Option<&str>) -> Result<i64> {
+    r.state.require_app(app)?;
+    let _lock = r.lock(app)?;
+    let releases = r.state.releases(app)?;
+    let current = r.state.current_release(app)?.context("the app has no release to roll back from")?;
+    let target = match target {
+        Some(t) => {
+            let v: i64 =
+                t.trim_start_matches('v').parse().with_context(|| format!("{t:?} is not a release (e.g. v3)"))?;
+            releases
+                .iter()
+                .find(|r| r.version == v)
+                .cloned()
+                .with_context(|| format!("app '{app}' has no release v{v}"))?
+        }
+        None => releases
+            .iter()
+            .find(|r| {
+                r.version < current.version
+                    && r.status == ReleaseStatus::Succeeded
+                    && (r.image != current.image || r.config != current.config)
+            })
+            .cloned()
+            .context("there is no earlier release to roll back to")?,
+    };
+    if !r.engine.image_exists(&target.image).await? {
+        bail!("the image of v{} is gone (only the last releases are kept); roll back to a newer one", target.version);
+    }
+    let release = Release { description: format!("Rollback to v{}", target.version), ..target };
+    let version = r.state.add_release(&release)?;
+    r.rollout(app, version).await?;
+    Ok(version)
+}

@@ -1,0 +1,13 @@
+//! Apps and their lifecycle: the state ([`state`], typed [`settings`] and [`records`]), the
+//! [`runner`] (process types as containers, zero-downtime rollouts), the [`router`] (nginx),
+//! deploy [`checks`], builds and deploys ([`deploy`]), and every Dokku-style command
+//! ([`commands`]), which the CLI and the SSH dispatcher both call.
+
+pub mod checks;
+pub mod commands;
+pub mod deploy;
+pub mod records;
+pub mod router;
+pub mod runner;
+pub mod settings;
+pub mod state;

@@ -1,0 +1,285 @@
+//! The HTTP router in front of the apps: nginx (Debian's package), as Dokku does it. Each app
+//! gets a generated vhost file whose upstream lists its web containers' loopback ports; a
+//! deploy writes the new file and reloads nginx gracefully, so requests in flight finish on
+//! the old workers while new ones go to the new containers. nginx runs with its own config
+//! under the data dir, not the system's.
+//!
+//! Why nginx and not an embedded router: it is what Dokku users know, its graceful reload is
+//! proven under load, and upstream retries (`proxy_next_upstream`) cover a container that stops
+//! between a reload and the request.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// A host name that can never be an app's: it answers with the configuration's generation, so
+/// a reload can be awaited (nginx reloads asynchronously).
+const GENERATION_HOST: &str = "generation.slipway.invalid";
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    pub dir: PathBuf,
+    pub listen: String,
+}
+
+fn nginx() -> Result<PathBuf> {
+    crate::sys::which("nginx")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.is_file()))
+        .context("nginx is not installed: apt-get install nginx-light (make deps does it)")
+}
+
+impl Router {
+    pub fn new(data_dir: &Path, listen: &str) -> Router {
+        Router { dir: data_dir.join("nginx"), listen: listen.to_string() }
+    }
+
+    fn main_conf(&self, generation: &str) -> String {
+        let d = self.dir.display();
+        format!(
+            "# Written by slipway; regenerated on every change.
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp/body;
+    proxy_temp_path {d}/tmp/proxy;
+    fastcgi_temp_path {d}/tmp/fastcgi;
+    uwsgi_temp_path {d}/tmp/uwsgi;
+    scgi_temp_path {d}/tmp/scgi;
+    client_max_body_size 100m;
+    server_names_hash_bucket_size 128;
+    include {d}/apps/*.conf;
+    server {{
+        listen {listen} default_server;
+        location / {{ default_type text/plain; return 404 \"no app is served at this host name\\n\"; }}
+    }}
+    server {{
+        listen {listen};
+        server_name {GENERATION_HOST};
+        location / {{ default_type text/plain; return 200 \"{generation}\"; }}
+    }}
+}}
+",
+            listen = self.listen
+        )
+    }
+
+    fn app_conf(&self, app: &str, hosts: &[String], ports: &[u16]) -> String {
+        let servers: String = ports.iter().map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n")).collect();
+        let upstream = if ports.is_empty() { "    server 127.0.0.1:1 down;\n".to_string() } else { servers };
+        format!(
+            "# app {app}: written by slipway
+upstream slipway-{app} {{
+{upstream}    keepalive 32;
+}}
+server {{
+    listen {listen};
+    server_name {names};
+    location / {{
+        proxy_pass http://slipway-{app};
+        proxy_http_version 1.1;
+        proxy_set_header Connection \"\";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Request-Id $request_id;
+        proxy_next_upstream error timeout http_502 http_503 non_idempotent;
+        proxy_next_upstream_tries 3;
+        proxy_connect_timeout 5s;
+    }}
+}}
+",
+            listen = self.listen,
+            names = hosts.join(" ")
+        )
+    }
+
+    fn ensure_layout(&self, generation: &str) -> Result<()> {
+        for sub in ["apps", "tmp"] {
+            std::fs::create_dir_all(self.dir.join(sub))?;
+        }
+        write_atomic(&self.dir.join("nginx.conf"), &self.main_conf(generation))
+    }
+
+    /// Where to reach the router from this host.
+    fn local_address(&self) -> String {
+        let port = self.listen.rsplit(':').next().unwrap_or("80");
+        let host = self.listen.rsplit_once(':').map(|(h, _)| h).unwrap_or("127.0.0.1");
+        let host = match host {
+            "" | "0.0.0.0" | "*" => "127.0.0.1",
+            "[::]" => "[::1]",
+            h => h,
+        };
+        format!("{host}:{port}")
+    }
+
+    /// Waits until new connections get the configuration of `generation` (bounded). Old
+    /// workers close their listening sockets a moment after the new ones start, so several
+    /// answers in a row must come from the new configuration.
+    fn await_generation(&self, generation: &str) -> Result<()> {
+        let started = std::time::Instant::now();
+        let address = self.local_address();
+        let mut in_a_row = 0;
+        // Called on a blocking thread of the runtime (see `set_app`).
+        let runtime = tokio::runtime::Handle::current();
+        loop {
+            let ask = crate::net::raw_get(&address, GENERATION_HOST, std::time::Duration::from_secs(2));
+            let answer = runtime.block_on(ask);
+            if answer.is_some_and(|r| r.ends_with(generation)) {
+                in_a_row += 1;
+                if in_a_row >= 5 {
+                    return Ok(());
+                }
+            } else {
+                in_a_row = 0;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                bail!("the router did not take its new configuration within 10s; see {}/error.log", self.dir.display());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    fn pid(&self) -> Option<i32> {
+        let pid: i32 = std::fs::read_to_string(self.dir.join("nginx.pid")).ok()?.trim().parse().ok()?;
+        (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
+    }
+
+    fn run_nginx(&self, extra: &[&str]) -> Result<()> {
+        let conf = self.dir.join("nginx.conf");
+        let out = Command::new(nginx()?)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(&self.dir)
+            .args(extra)
+            .output()
+            .context("cannot run nginx")?;
+        if !out.status.success() {
+            bail!("nginx {}: {}", extra.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+
+    /// Starts nginx when it is not running; reloads it gracefully when it is. Returns once
+    /// new connections get the new configuration.
+    fn apply(&self) -> Result<()> {
+        let generation = format!(
+            "{}-{}",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
+            std::process::id()
+        );
+        self.ensure_layout(&generation)?;
+        self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
+        let old_workers = match self.pid() {
+            Some(master) => {
+                let workers = children(master);
+                self.run_nginx(&["-s", "reload"])?;
+                workers
+            }
+            None => {
+                self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?;
+                Vec::new()
+            }
+        };
+        self.await_generation(&generation)?;
+        await_workers_closed(&old_workers);
+        Ok(())
+    }
+
+    /// Points an app's host names at these loopback ports, then reloads (nginx runs and the
+    /// wait for its workers happen on a blocking thread). When the new configuration does not
+    /// pass `nginx -t`, the old one is put back.
+    pub async fn set_app(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
+        let (router, app, hosts, ports) = (self.clone(), app.to_string(), hosts.to_vec(), ports.to_vec());
+        tokio::task::spawn_blocking(move || router.set_app_now(&app, &hosts, &ports)).await?
+    }
+
+    /// Removes an app's entry and reloads (on a blocking thread).
+    pub async fn remove_app(&self, app: &str) -> Result<()> {
+        let (router, app) = (self.clone(), app.to_string());
+        tokio::task::spawn_blocking(move || router.remove_app_now(&app)).await?
+    }
+
+    fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
+        std::fs::create_dir_all(self.dir.join("apps"))?;
+        let path = self.dir.join("apps").join(format!("{app}.conf"));
+        let previous = std::fs::read_to_string(&path).ok();
+        write_atomic(&path, &self.app_conf(app, hosts, ports))?;
+        if let Err(e) = self.apply() {
+            match previous {
+                Some(p) => write_atomic(&path, &p)?,
+                None => std::fs::remove_file(&path)?,
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn remove_app_now(&self, app: &str) -> Result<()> {
+        let path = self.dir.join("apps").join(format!("{app}.conf"));
+        if path.exists() {
+            std::fs::remove_file(&path)?;
+            if self.pid().is_some() {
+                self.apply()?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has_app(&self, app: &str) -> bool {
+        self.dir.join("apps").join(format!("{app}.conf")).exists()
+    }
+
+    pub fn stop(&self) -> Result<()> {
+        if self.pid().is_some() {
+            self.run_nginx(&["-s", "quit"])?;
+        }
+        Ok(())
+    }
+}
+
+fn write_atomic(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The processes whose parent is `pid` (nginx's workers, when `pid` is its master).
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|child| {
+            // /proc/N/stat: "N (comm) S PPID ...": the comm may hold spaces, so split after ')'.
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Waits (bounded) until each old worker has exited or closed its listening sockets, which
+/// nginx shows by retitling it "worker process is shutting down": until then, a new connection
+/// may still reach the old configuration (seen under load: a removed domain answered once).
+fn await_workers_closed(old: &[i32]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        let still_listening = old.iter().any(|pid| match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(cmdline) => {
+                let title = String::from_utf8_lossy(&cmdline);
+                title.contains("worker process") && !title.contains("shutting down")
+            }
+            Err(_) => false,
+        });
+        if !still_listening {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,518 @@
+//! The runner: apps' process types as containers, and every change to them without downtime.
+//!
+//! A rollout (deploy, config change, restart, rollback) starts the release's containers beside
+//! the running ones, under temporary names; checks them (`checks.rs`); points the router at the
+//! new web containers (graceful nginx reload); marks the release current; and only then stops
+//! the old containers (SIGTERM, SIGKILL after the stop timeout) and gives the new ones their
+//! canonical names `APP.TYPE.N`. When anything fails before the switch, the new containers are
+//! removed and the old release keeps serving. A crash at any point leaves the old release
+//! serving: the next rollout removes what the crashed one left behind.
+//!
+//! Config reaches processes as ENV_PATH files mounted read-only (`/start` loads them), so values
+//! never appear in a command line, `ps` or `docker inspect`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
+use futures_util::StreamExt;
+
+use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
+use crate::containers::process::{self, ProcessSpec, APP_PORT};
+use crate::output;
+use crate::platform::router::Router;
+use crate::platform::settings::{AppSettings, ChecksMode, Global, GlobalSettings};
+use crate::platform::state::{Release, ReleaseStatus, State};
+
+pub const LABEL_RELEASE: &str = "io.slipway.release";
+pub const LABEL_TYPE: &str = "io.slipway.process-type";
+pub const LABEL_INDEX: &str = "io.slipway.index";
+
+pub struct Runner {
+    pub engine: Engine,
+    pub state: State,
+    pub router: Router,
+}
+
+/// A held per-app lock (flock: the kernel drops it when the holder dies).
+pub struct AppLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub index: u32,
+    pub release: i64,
+    pub port: Option<u16>,
+}
+
+fn label(c: &ContainerSummary, key: &str) -> Option<String> {
+    c.labels.as_ref()?.get(key).cloned()
+}
+
+impl Runner {
+    pub async fn open(data_dir: &Path, listen: Option<String>) -> Result<Runner> {
+        let state = State::open(data_dir)?;
+        if let Some(l) = &listen {
+            GlobalSettings::set(&state, Global::RouterListen, l)?;
+        }
+        let listen = GlobalSettings::load(&state)?.router_listen;
+        let engine = Engine::connect().await?;
+        Ok(Runner { engine, router: Router::new(data_dir, &listen), state })
+    }
+
+    pub fn lock(&self, app: &str) -> Result<AppLock> {
+        let dir = self.state.data_dir.join("locks");
+        std::fs::create_dir_all(&dir)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{app}.lock")))?;
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            bail!(
+                "app '{app}' is being deployed right now; wait for that deploy to finish (or cancel it) and try again"
+            );
+        }
+        Ok(AppLock { _file: file })
+    }
+
+    pub fn global_domain(&self) -> Result<String> {
+        Ok(GlobalSettings::load(&self.state)?.domain)
+    }
+
+    pub fn hosts(&self, app: &str) -> Result<Vec<String>> {
+        let mut hosts = vec![format!("{app}.{}", self.global_domain()?)];
+        hosts.extend(self.state.domains(app)?);
+        Ok(hosts)
+    }
+
+    /// The app's process containers (not builds or one-offs), in any state.
+    pub async fn containers(&self, app: &str) -> Result<Vec<Running>> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={app}"), format!("{LABEL_ROLE}=process")])]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        let list = self.engine.api.list_containers(Some(opts)).await.context("cannot list containers")?;
+        let mut out: Vec<Running> = list
+            .into_iter()
+            .map(|c| Running {
+                id: c.id.clone().unwrap_or_default(),
+                name: c
+                    .names
+                    .as_ref()
+                    .and_then(|n| n.first())
+                    .map(|n| n.trim_start_matches('/').to_string())
+                    .unwrap_or_default(),
+                kind: label(&c, LABEL_TYPE).unwrap_or_default(),
+                index: label(&c, LABEL_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),
+                release: label(&c, LABEL_RELEASE).and_then(|r| r.parse().ok()).unwrap_or(0),
+                port: c
+                    .ports
+                    .as_ref()
+                    .and_then(|ps| ps.iter().find(|p| p.private_port == APP_PORT).and_then(|p| p.public_port)),
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.kind, a.index).cmp(&(&b.kind, b.index)));
+        Ok(out)
+    }
+
+    fn env_dir(&self, app: &str, version: i64) -> PathBuf {
+        self.state.data_dir.join("apps").join(app).join("releases").join(format!("v{version}")).join("env")
+    }
+
+    /// Writes the release's config as ENV_PATH files, readable by the app user only.
+    pub fn write_env_dir(&self, release: &Release) -> Result<PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.env_dir(&release.app, release.version);
+        let _ = std::fs::remove_dir_all(&dir);
+        crate::engine::envdir::write(&dir, &release.config)?;
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            let _ = std::os::unix::fs::chown(
+                &p,
+                Some(crate::engine::user::DEFAULT_ID),
+                Some(crate::engine::user::DEFAULT_ID),
+            );
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Ok(dir)
+    }
+
+    /// The container of `kind` (index `index`) of a release, or a one-off running `one_off`.
+    fn process_spec(
+        &self,
+        release: &Release,
+        kind: &str,
+        index: u32,
+        name: &str,
+        env_dir: &Path,
+        one_off: Option<&[String]>,
+    ) -> Result<ProcessSpec> {
+        let app = &release.app;
+        let cmd = process::command(&release.build, &release.process_types, kind, one_off)
+            .with_context(|| format!("v{} of '{app}'", release.version))?;
+        let mut env = vec![format!("PORT={APP_PORT}"), format!("DYNO={kind}.{index}")];
+        if release.build.is_dockerfile() {
+            // No /start in a Dockerfile image to read ENV_PATH: config goes in the environment.
+            env.extend(release.config.iter().map(|(k, v)| format!("{k}={v}")));
+        }
+        let settings = AppSettings::load(&self.state, app)?;
+        let limits = settings.limits_for(kind);
+        let mut labels = ProcessSpec::base_labels(if one_off.is_some() { "run" } else { "process" }, app);
+        labels.extend([
+            (LABEL_RELEASE.to_string(), release.version.to_string()),
+            (LABEL_TYPE.to_string(), kind.to_string()),
+            (LABEL_INDEX.to_string(), index.to_string()),
+        ]);
+        let web = kind == "web" && one_off.is_none();
+        Ok(ProcessSpec {
+            name: name.to_string(),
+            image: release.image.clone(),
+            cmd,
+            env,
+            env_dir: Some(env_dir.to_path_buf()),
+            publish: web.then_some((APP_PORT, 0)),
+            binds: settings.mounts,
+            labels,
+            memory: limits.memory,
+            cpus: limits.cpus,
+            restart: one_off.is_none(),
+        })
+    }
+
+    async fn start_process(
+        &self,
+        release: &Release,
+        kind: &str,
+        index: u32,
+        name: &str,
+        env_dir: &Path,
+    ) -> Result<Running> {
+        let spec = self.process_spec(release, kind, index, name, env_dir, None)?;
+        // A container of that name left by a crashed rollout goes first.
+        self.engine.remove_container(name).await;
+        let id = spec.create(&self.engine).await?;
+        self.engine.api.start_container(&id, None).await.with_context(|| format!("cannot start {name}"))?;
+        let port = self.engine.published_port(&id, APP_PORT).await;
+        Ok(Running { id, name: name.to_string(), kind: kind.into(), index, release: release.version, port })
+    }
+
+    /// Up, not restarting, and never restarted (a crash loop shows in the restart count).
+    async fn still_running(&self, c: &Running) -> bool {
+        let Ok(info) = self.engine.api.inspect_container(&c.id, None).await else { return false };
+        let up = info.state.is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
+        up && info.restart_count.unwrap_or(0) == 0
+    }
+
+    pub async fn last_log_lines(&self, id: &str, n: usize) -> String {
+        let opts = bollard::query_parameters::LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&n.to_string())
+            .build();
+        let mut logs = self.engine.api.logs(id, Some(opts));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        text
+    }
+
+    /// Checks one new container: app.json checks for its type, else the defaults. Returns how
+    /// long the app took to open its port (its own boot), when it has one.
+    async fn check(&self, release: &Release, c: &Running) -> Result<Option<Duration>> {
+        let mode = AppSettings::load(&self.state, &release.app)?.checks;
+        if mode == ChecksMode::Disabled {
+            return Ok(None);
+        }
+        let skip = mode == ChecksMode::Skipped;
+        let checks = crate::platform::checks::parse(release.app_json.as_deref())?;
+        let declared = checks.get(&c.kind).cloned().unwrap_or_default();
+        let mut boot = None;
+        if let Some(port) = c.port {
+            boot = Some(
+                crate::net::wait_for_http(port, Duration::from_secs(60))
+                    .await
+                    .map_err(|e| anyhow!("{}: {e}", c.name))?,
+            );
+            if !skip {
+                for check in declared.iter().filter(|k| k.command.is_none()) {
+                    crate::platform::checks::http(check, port).await?;
+                }
+            }
+        }
+        // Settle: the process must still be up a moment later (a crash loop shows by then).
+        tokio::time::sleep(Duration::from_millis(if c.port.is_some() { 300 } else { 1000 })).await;
+        if !self.still_running(c).await {
+            bail!("{} exited right after it started", c.name);
+        }
+        Ok(boot)
+    }
+
+    /// Rolls a recorded release out with zero downtime (see the module docs).
+    pub async fn rollout(&mut self, app: &str, version: i64) -> Result<()> {
+        let release =
+            self.state.release(app, version)?.ok_or_else(|| anyhow!("app '{app}' has no release v{version}"))?;
+        let before = self.containers(app).await?;
+        let current = self.state.current_release(app)?.map(|r| r.version);
+        // What a crashed rollout left behind (containers of releases that never became current).
+        for c in before.iter().filter(|c| Some(c.release) != current) {
+            self.engine.remove_container(&c.id).await;
+        }
+        let old: Vec<Running> = before.into_iter().filter(|c| Some(c.release) == current).collect();
+        let env_dir = self.write_env_dir(&release)?;
+
+        if let Some(cmd) = release.process_types.get("release") {
+            output::header(format!("Running the release command: {cmd}"));
+            let code = self.one_off(&release, vec!["bash".into(), "-c".into(), cmd.clone()], &env_dir, true).await?;
+            if code != 0 {
+                self.state.set_release_status(app, version, ReleaseStatus::Failed)?;
+                let _ = self.hygiene(app).await;
+                bail!("the release command failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
+            }
+        }
+
+        let formation = self.state.formation(app)?;
+        let mut started: Vec<Running> = Vec::new();
+        let rollout_started = std::time::Instant::now();
+        let mut boot = Duration::ZERO;
+        let result: Result<()> = async {
+            for (kind, &count) in &formation {
+                let dockerfile_web = kind == "web" && release.build.is_dockerfile();
+                if !release.process_types.contains_key(kind) && !dockerfile_web {
+                    continue;
+                }
+                for index in 1..=count.max(0) as u32 {
+                    let name = format!("{app}.{kind}.{index}.v{version}");
+                    started.push(self.start_process(&release, kind, index, &name, &env_dir).await?);
+                }
+            }
+            for c in &started {
+                let checked = self.check(&release, c).await;
+                if let Ok(Some(b)) = &checked {
+                    boot = boot.max(*b);
+                }
+                if let Err(e) = checked {
+                    let logs = self.last_log_lines(&c.id, 20).await;
+                    bail!(
+                        "{e}\n{}",
+                        if logs.trim().is_empty() {
+                            "(no output)".to_string()
+                        } else {
+                            format!("last log lines of {}:\n{}", c.name, logs.trim_end())
+                        }
+                    );
+                }
+            }
+            let ports: Vec<u16> = started.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
+            if formation.get("web").copied().unwrap_or(0) > 0 || self.router.has_app(app) {
+                self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = result {
+            for c in &started {
+                self.engine.remove_container(&c.id).await;
+            }
+            self.state.set_release_status(app, version, ReleaseStatus::Failed)?;
+            let _ = self.hygiene(app).await; // a failed release's image is of no use
+            return Err(e.context(format!(
+                "v{version} failed its checks and was not deployed; the running release keeps serving"
+            )));
+        }
+        self.state.set_release_status(app, version, ReleaseStatus::Succeeded)?;
+        let took = rollout_started.elapsed();
+        output::header(format!(
+            "Release v{version} of {app} is serving ({} ms after its containers started: app boot {} ms, slipway {} ms)",
+            took.as_millis(),
+            boot.as_millis(),
+            took.saturating_sub(boot).as_millis()
+        ));
+
+        self.retire(&old).await;
+        for c in &started {
+            let canonical = format!("{app}.{}.{}", c.kind, c.index);
+            let opts = bollard::query_parameters::RenameContainerOptionsBuilder::default().name(&canonical).build();
+            let _ = self.engine.api.rename_container(&c.id, opts).await;
+        }
+        self.hygiene(app).await?;
+        Ok(())
+    }
+
+    /// Stops old containers after the router moved away: SIGTERM, SIGKILL after the timeout.
+    async fn retire(&self, old: &[Running]) {
+        if old.is_empty() {
+            return;
+        }
+        // Requests that reached the old containers just before the switch get to finish.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let timeout = GlobalSettings::load(&self.state).map(|g| g.stop_timeout).unwrap_or(30) as i32;
+        let stops = old.iter().map(|c| async move {
+            let opts = StopContainerOptionsBuilder::default().t(timeout).build();
+            let _ = self.engine.api.stop_container(&c.id, Some(opts)).await;
+            self.engine.remove_container(&c.id).await;
+        });
+        futures_util::future::join_all(stops).await;
+    }
+
+    /// Keeps the newest N release images (setting `keep-releases`, default 5); removes older
+    /// ones, exited one-offs and orphaned build containers.
+    pub async fn hygiene(&self, app: &str) -> Result<()> {
+        let keep = GlobalSettings::load(&self.state)?.keep_releases;
+        let releases = self.state.releases(app)?;
+        let kept: Vec<&str> = releases
+            .iter()
+            .filter(|r| r.status == ReleaseStatus::Succeeded)
+            .take(keep)
+            .map(|r| r.image.as_str())
+            .collect();
+        for r in &releases {
+            if !kept.contains(&r.image.as_str()) && self.engine.image_exists(&r.image).await.unwrap_or(false) {
+                self.engine.remove_image_quietly(&r.image).await;
+            }
+        }
+        let filters = HashMap::from([
+            ("label", vec![format!("{LABEL_APP}={app}")]),
+            ("status", vec!["exited".to_string(), "created".to_string(), "dead".to_string()]),
+        ]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        for c in self.engine.api.list_containers(Some(opts)).await.unwrap_or_default() {
+            if label(&c, LABEL_ROLE).as_deref() != Some("process") {
+                if let Some(id) = c.id {
+                    self.engine.remove_container(&id).await;
+                }
+            }
+        }
+        self.engine.remove_dangling().await?;
+        Ok(())
+    }
+
+    /// Runs a command in a one-off container of `release`; returns its exit code.
+    pub async fn one_off(&self, release: &Release, cmd: Vec<String>, env_dir: &Path, show: bool) -> Result<i64> {
+        let name = format!("{}.run.{}", release.app, std::process::id());
+        let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd))?.create(&self.engine).await?;
+        let result = self
+            .engine
+            .start_and_follow(&id, |bytes, is_err| {
+                use std::io::Write;
+                if show || is_err {
+                    let _ =
+                        if is_err { std::io::stderr().write_all(bytes) } else { std::io::stdout().write_all(bytes) };
+                }
+            })
+            .await;
+        self.engine.remove_container(&id).await;
+        Ok(result?.0)
+    }
+
+    /// `ps:scale`: starts or stops containers of the current release to match the counts.
+    pub async fn scale(&mut self, app: &str, counts: &BTreeMap<String, i64>) -> Result<()> {
+        let release = self.state.current_release(app)?;
+        {
+            let tx = self.state.transaction()?;
+            State::set_formation(&tx, app, counts)?;
+            tx.commit()?;
+        }
+        let Some(release) = release else {
+            output::header(format!("Scaled {app}; the counts apply from its first deploy"));
+            return Ok(());
+        };
+        for kind in counts.keys() {
+            if !release.process_types.contains_key(kind) && kind != "web" {
+                bail!(
+                    "the current release of '{app}' has no `{kind}` process type (it has: {})",
+                    release.process_types.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        let env_dir = self.write_env_dir(&release)?;
+        let existing = self.containers(app).await?;
+        for (kind, &want) in counts {
+            let mine: Vec<&Running> =
+                existing.iter().filter(|c| &c.kind == kind && c.release == release.version).collect();
+            let have = mine.len() as i64;
+            if want > have {
+                let mut new = Vec::new();
+                for index in (have as u32 + 1)..=(want as u32) {
+                    let c =
+                        self.start_process(&release, kind, index, &format!("{app}.{kind}.{index}"), &env_dir).await?;
+                    if let Err(e) = self.check(&release, &c).await {
+                        self.engine.remove_container(&c.id).await;
+                        for n in &new {
+                            let n: &Running = n;
+                            self.engine.remove_container(&n.id).await;
+                        }
+                        return Err(e);
+                    }
+                    new.push(c);
+                }
+                if kind == "web" {
+                    let mut ports: Vec<u16> = mine.iter().filter_map(|c| c.port).collect();
+                    ports.extend(new.iter().filter_map(|c| c.port));
+                    self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+                }
+            } else if want < have {
+                let (keep, drop): (Vec<&Running>, Vec<&Running>) =
+                    mine.into_iter().partition(|c| (c.index as i64) <= want);
+                if kind == "web" {
+                    let ports: Vec<u16> = keep.iter().filter_map(|c| c.port).collect();
+                    self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+                }
+                let drop: Vec<Running> = drop.into_iter().cloned().collect();
+                self.retire(&drop).await;
+            }
+        }
+        output::header(format!(
+            "Scaled {app}: {}",
+            counts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+        ));
+        Ok(())
+    }
+
+    /// A new release from the current one with the app's present config, rolled out. With
+    /// `restart` false nothing happens now (Dokku's `--no-restart`): the config is stored and
+    /// the next restart or deploy releases it, so the current release always matches what
+    /// runs. Returns the new version.
+    pub async fn new_config_release(&mut self, app: &str, description: &str, restart: bool) -> Result<Option<i64>> {
+        if !restart {
+            output::header(format!("Not restarting {app}: the change applies from its next restart or deploy"));
+            return Ok(None);
+        }
+        let Some(current) = self.state.current_release(app)? else { return Ok(None) };
+        let release = Release { config: self.state.effective_config(app)?, description: description.into(), ..current };
+        let version = self.state.add_release(&release)?;
+        let tag = format!("{}:v{version}", crate::containers::image::repository(app));
+        let (repo, t) = tag.split_once(':').expect("tag has a colon");
+        self.engine.tag(&release.image, repo, t).await?;
+        self.state.set_release_image(app, version, &tag)?;
+        self.rollout(app, version).await?;
+        Ok(Some(version))
+    }
+
+    /// Removes everything of an app: containers, images, cache volume, router entry, state.
+    pub async fn destroy(&mut self, app: &str) -> Result<()> {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={app}")])]);
+        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
+        for c in self.engine.api.list_containers(Some(opts)).await.context("cannot list containers")? {
+            if let Some(id) = c.id {
+                self.engine.remove_container(&id).await;
+            }
+        }
+        for (id, _, _) in self.engine.images_with_label(&format!("{LABEL_APP}={app}")).await? {
+            self.engine.remove_image_quietly(&id).await;
+        }
+        self.engine.remove_volume(&crate::containers::build::cache_volume(app)).await;
+        self.router.remove_app(app).await?;
+        let _ = std::fs::remove_dir_all(self.state.data_dir.join("apps").join(app));
+        self.state.destroy_app(app)?;
+        Ok(())
+    }
+}

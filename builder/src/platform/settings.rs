@@ -1,0 +1,240 @@
+//! The platform's settings, typed, with every default in one place. Global settings are set
+//! with `settings:set` (or their own commands: `domains:set-global`, `--router-listen`);
+//! per-app ones with `checks:*`, `resource:limit` and `storage:mount`. The state keeps them as
+//! rows; nothing else reads those rows.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Result};
+
+use super::state::State;
+
+/// A global setting: its key, its default, and what a valid value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Global {
+    /// Release images kept per app for rollback.
+    KeepReleases,
+    /// Seconds between SIGTERM and SIGKILL when old containers stop.
+    StopTimeout,
+    /// Whether the first push of an unknown app creates it.
+    GitAutoCreate,
+    /// Apps answer at APP.DOMAIN.
+    Domain,
+    /// The router's listen address.
+    RouterListen,
+}
+
+impl Global {
+    pub const ALL: [Global; 5] =
+        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::Domain, Global::RouterListen];
+
+    /// The ones `settings:set` changes (the others have commands of their own).
+    pub const SETTABLE: [Global; 3] = [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Global::KeepReleases => "keep-releases",
+            Global::StopTimeout => "stop-timeout",
+            Global::GitAutoCreate => "git.auto-create",
+            Global::Domain => "domain",
+            Global::RouterListen => "router.listen",
+        }
+    }
+
+    pub fn default_value(self) -> String {
+        match self {
+            Global::KeepReleases => "5".into(),
+            Global::StopTimeout => "30".into(),
+            Global::GitAutoCreate => "true".into(),
+            Global::Domain => "slipway.localhost".into(),
+            Global::RouterListen => {
+                if crate::sys::is_root() {
+                    "0.0.0.0:80".into()
+                } else {
+                    "127.0.0.1:8080".into()
+                }
+            }
+        }
+    }
+
+    /// A settable setting by its key.
+    pub fn settable(key: &str) -> Result<Global> {
+        Global::SETTABLE.into_iter().find(|g| g.key() == key).ok_or_else(|| {
+            let keys: Vec<&str> = Global::SETTABLE.iter().map(|g| g.key()).collect();
+            anyhow!("unknown setting {key:?}: the settings are {}", keys.join(", "))
+        })
+    }
+
+    pub fn validate(self, value: &str) -> Result<()> {
+        let valid = match self {
+            Global::KeepReleases => value.parse::<u32>().is_ok_and(|n| n >= 1),
+            Global::StopTimeout => value.parse::<u32>().is_ok(),
+            Global::GitAutoCreate => value == "true" || value == "false",
+            Global::Domain | Global::RouterListen => !value.is_empty(),
+        };
+        if !valid {
+            bail!("{value:?} is not a valid value for {} (keep-releases: 1 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+        }
+        Ok(())
+    }
+}
+
+/// The global settings in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalSettings {
+    pub keep_releases: usize,
+    pub stop_timeout: u32,
+    pub git_auto_create: bool,
+    pub domain: String,
+    pub router_listen: String,
+}
+
+impl GlobalSettings {
+    pub fn load(state: &State) -> Result<GlobalSettings> {
+        let get =
+            |g: Global| -> Result<String> { Ok(state.setting("", g.key())?.unwrap_or_else(|| g.default_value())) };
+        Ok(GlobalSettings {
+            keep_releases: get(Global::KeepReleases)?.parse().unwrap_or(5),
+            stop_timeout: get(Global::StopTimeout)?.parse().unwrap_or(30),
+            git_auto_create: get(Global::GitAutoCreate)? != "false",
+            domain: get(Global::Domain)?,
+            router_listen: get(Global::RouterListen)?,
+        })
+    }
+
+    pub fn set(state: &State, setting: Global, value: &str) -> Result<()> {
+        setting.validate(value)?;
+        state.set_setting("", setting.key(), Some(value))
+    }
+}
+
+/// `checks:enable|disable|skip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksMode {
+    Enabled,
+    /// No checks at all.
+    Disabled,
+    /// Only wait for the web port; app.json checks are skipped.
+    Skipped,
+}
+
+impl ChecksMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksMode::Enabled => "enabled",
+            ChecksMode::Disabled => "disabled",
+            ChecksMode::Skipped => "skipped",
+        }
+    }
+}
+
+/// Memory and CPU limits of a process type's containers.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Limits {
+    /// Bytes.
+    pub memory: Option<u64>,
+    pub cpus: Option<f64>,
+}
+
+/// What `resource:limit` sets limits for: one process type, or all of them.
+const ALL_TYPES: &str = "_all";
+
+/// An app's settings in force.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppSettings {
+    pub checks: ChecksMode,
+    /// Limits per process type (`_all` for every type).
+    limits: BTreeMap<String, Limits>,
+    /// `HOST_DIR:CONTAINER_DIR` binds.
+    pub mounts: Vec<String>,
+}
+
+impl AppSettings {
+    pub fn load(state: &State, app: &str) -> Result<AppSettings> {
+        let checks = match state.setting(app, "checks")?.as_deref() {
+            Some("disabled") => ChecksMode::Disabled,
+            Some("skipped") => ChecksMode::Skipped,
+            _ => ChecksMode::Enabled,
+        };
+        let mut limits: BTreeMap<String, Limits> = BTreeMap::new();
+        for (key, value) in state.settings_with_prefix(app, "resource.")? {
+            let Some((kind, what)) = key.trim_start_matches("resource.").rsplit_once('.') else { continue };
+            let entry = limits.entry(kind.to_string()).or_default();
+            match what {
+                "memory" => entry.memory = Some(crate::units::parse_size(&value)?),
+                "cpu" => entry.cpus = Some(value.parse().map_err(|_| anyhow!("invalid CPU limit {value:?}"))?),
+                _ => {}
+            }
+        }
+        let mounts = state.settings_with_prefix(app, "storage.")?.into_values().collect();
+        Ok(AppSettings { checks, limits, mounts })
+    }
+
+    /// The limits of `kind`'s containers: its own, else the app-wide ones.
+    pub fn limits_for(&self, kind: &str) -> Limits {
+        let all = self.limits.get(ALL_TYPES).copied().unwrap_or_default();
+        let own = self.limits.get(kind).copied().unwrap_or_default();
+        Limits { memory: own.memory.or(all.memory), cpus: own.cpus.or(all.cpus) }
+    }
+
+    pub fn set_checks(state: &State, app: &str, mode: ChecksMode) -> Result<()> {
+        let value = (mode != ChecksMode::Enabled).then_some(mode.as_str());
+        state.set_setting(app, "checks", value)
+    }
+
+    /// Validates and stores limits for `kind` (None: every type).
+    pub fn set_limits(
+        state: &State,
+        app: &str,
+        kind: Option<&str>,
+        memory: Option<&str>,
+        cpu: Option<&str>,
+    ) -> Result<()> {
+        let kind = kind.unwrap_or(ALL_TYPES);
+        if let Some(m) = memory {
+            crate::units::parse_size(m)?;
+        }
+        if let Some(c) = cpu {
+            c.parse::<f64>().map_err(|_| anyhow!("--cpu takes a number of CPUs, e.g. 0.5"))?;
+        }
+        if let Some(m) = memory {
+            state.set_setting(app, &format!("resource.{kind}.memory"), Some(m))?;
+        }
+        if let Some(c) = cpu {
+            state.set_setting(app, &format!("resource.{kind}.cpu"), Some(c))?;
+        }
+        Ok(())
+    }
+
+    pub fn add_mount(state: &State, app: &str, inside: &str, mount: &str) -> Result<()> {
+        state.set_setting(app, &format!("storage.{inside}"), Some(mount))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validation_and_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("demo").unwrap();
+        let g = GlobalSettings::load(&s).unwrap();
+        assert_eq!((g.keep_releases, g.stop_timeout, g.git_auto_create), (5, 30, true));
+        assert_eq!(g.domain, "slipway.localhost");
+        assert!(GlobalSettings::set(&s, Global::KeepReleases, "0").is_err());
+        assert!(Global::settable("domain").is_err(), "the domain has a command of its own");
+        GlobalSettings::set(&s, Global::settable("keep-releases").unwrap(), "2").unwrap();
+        assert_eq!(GlobalSettings::load(&s).unwrap().keep_releases, 2);
+        AppSettings::set_limits(&s, "demo", None, Some("512M"), None).unwrap();
+        AppSettings::set_limits(&s, "demo", Some("worker"), None, Some("0.5")).unwrap();
+        assert!(AppSettings::set_limits(&s, "demo", None, None, Some("lots")).is_err());
+        let a = AppSettings::load(&s, "demo").unwrap();
+        assert_eq!(a.limits_for("worker"), Limits { memory: Some(512_000_000), cpus: Some(0.5) });
+        assert_eq!(a.limits_for("web"), Limits { memory: Some(512_000_000), cpus: None });
+        assert_eq!(a.checks, ChecksMode::Enabled);
+        AppSettings::set_checks(&s, "demo", ChecksMode::Skipped).unwrap();
+        assert_eq!(AppSettings::load(&s, "demo").unwrap().checks, ChecksMode::Skipped);
+    }
+}

@@ -1,0 +1,511 @@
+//! The runner's state: one SQLite database (WAL) under the data dir. Every multi-step change is
+//! one transaction, so a crash leaves either the old state or the new, never half of each.
+//! The schema is versioned (`PRAGMA user_version`) and migrated forward on open.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+pub use super::records::{Deploy, DeployLog, DeployStatus, Release, ReleaseStatus};
+use crate::units::now;
+
+/// Forward-only migrations; index + 1 is the schema version they lead to.
+const MIGRATIONS: &[&str] = &[
+    // 1: apps, config, releases, formation, domains, checks, deploys
+    "CREATE TABLE apps (
+        name TEXT PRIMARY KEY,
+        created_at INTEGER NOT NULL,
+        deploy_branch TEXT
+     );
+     CREATE TABLE config (
+        app TEXT NOT NULL,            -- '' for global config
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+     );
+     CREATE TABLE releases (
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        image TEXT NOT NULL,
+        slug_digest TEXT,
+        buildpack TEXT,
+        process_types TEXT NOT NULL,  -- JSON map type -> command
+        source_version TEXT,
+        config TEXT NOT NULL,         -- JSON snapshot of the app's config
+        description TEXT NOT NULL,
+        app_json TEXT,                -- the release's app.json (health checks), if any
+        created_at INTEGER NOT NULL,
+        status TEXT NOT NULL,         -- pending | succeeded | failed
+        PRIMARY KEY (app, version)
+     );
+     CREATE TABLE formation (
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        PRIMARY KEY (app, type)
+     );
+     CREATE TABLE domains (
+        domain TEXT PRIMARY KEY,
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE
+     );
+     CREATE TABLE settings (
+        app TEXT NOT NULL,            -- '' for global settings
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+     );
+     CREATE TABLE deploys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app TEXT NOT NULL,
+        release INTEGER,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        status TEXT NOT NULL,         -- running | succeeded | failed
+        log TEXT NOT NULL DEFAULT ''
+     );",
+    // 2: builds from git pushes: who runs them (for cancel), which revision and branch
+    "ALTER TABLE deploys ADD COLUMN pid INTEGER;
+     ALTER TABLE deploys ADD COLUMN source_version TEXT;",
+];
+
+pub struct State {
+    conn: Connection,
+    pub data_dir: PathBuf,
+}
+
+/// The data dir: `--data-dir`/`SLIPWAY_DATA`, else /var/lib/slipway as root, else
+/// ~/.local/share/slipway.
+pub fn default_data_dir() -> PathBuf {
+    if crate::sys::is_root() {
+        return PathBuf::from("/var/lib/slipway");
+    }
+    std::env::var_os("HOME")
+        .map(|h| PathBuf::from(h).join(".local/share/slipway"))
+        .unwrap_or_else(|| "/tmp/slipway".into())
+}
+
+/// Dokku's rule: lowercase letters, digits, `-` and `.`, starting with a letter or digit.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !ok {
+        bail!(
+            "{name:?} is not a valid app name: use lowercase letters, digits, '-' and '.', starting with a letter or digit"
+        );
+    }
+    Ok(())
+}
+
+impl State {
+    pub fn open(data_dir: &Path) -> Result<State> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data dir {}", data_dir.display()))?;
+        let path = data_dir.join("slipway.db");
+        let mut conn = Connection::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > MIGRATIONS.len() {
+            bail!("{} was written by a newer slipway (schema {version}); upgrade slipway", path.display());
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql).with_context(|| format!("schema migration {} failed", i + 1))?;
+            tx.pragma_update(None, "user_version", i + 1)?;
+            tx.commit()?;
+        }
+        Ok(State { conn, data_dir: data_dir.to_path_buf() })
+    }
+
+    pub fn transaction(&mut self) -> Result<Transaction<'_>> {
+        Ok(self.conn.transaction()?)
+    }
+
+    // -- apps
+
+    pub fn app_exists(&self, app: &str) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT 1 FROM apps WHERE name = ?1", [app], |_| Ok(())).optional()?.is_some())
+    }
+
+    /// Errors with the next step when the app does not exist.
+    pub fn require_app(&self, app: &str) -> Result<()> {
+        if !self.app_exists(app)? {
+            bail!("app '{app}' does not exist; create it with `slipway apps:create {app}`");
+        }
+        Ok(())
+    }
+
+    pub fn create_app(&mut self, app: &str) -> Result<()> {
+        validate_app_name(app)?;
+        if self.app_exists(app)? {
+            bail!("app '{app}' already exists");
+        }
+        let tx = self.conn.transaction()?;
+        tx.execute("INSERT INTO apps (name, created_at) VALUES (?1, ?2)", params![app, now()])?;
+        tx.execute("INSERT INTO formation (app, type, quantity) VALUES (?1, 'web', 1)", [app])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn apps(&self) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT name FROM apps ORDER BY name")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn destroy_app(&mut self, app: &str) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for table in ["config", "settings", "deploys"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE app = ?1"), [app])?;
+        }
+        tx.execute("DELETE FROM apps WHERE name = ?1", [app])?; // cascades to the rest
+        tx.commit()?;
+        Ok(())
+    }
+
+    // -- config (app = "" is global)
+
+    pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
+        let mut stmt = self.conn.prepare("SELECT key, value FROM config WHERE app = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([app], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Global config overlaid with the app's.
+    pub fn effective_config(&self, app: &str) -> Result<BTreeMap<String, String>> {
+        let mut all = self.config("")?;
+        all.extend(self.config(app)?);
+        Ok(all)
+    }
+
+    pub fn set_config(tx: &Transaction<'_>, app: &str, vars: &BTreeMap<String, String>) -> Result<()> {
+        for (k, v) in vars {
+            tx.execute(
+                "INSERT INTO config (app, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+                params![app, k, v],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn unset_config(tx: &Transaction<'_>, app: &str, keys: &[String]) -> Result<()> {
+        for k in keys {
+            tx.execute("DELETE FROM config WHERE app = ?1 AND key = ?2", params![app, k])?;
+        }
+        Ok(())
+    }
+
+    // -- settings (small per-app or global knobs: checks, limits, storage, domain, ...)
+
+    pub fn setting(&self, app: &str, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE app = ?1 AND key = ?2", params![app, key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_setting(&self, app: &str, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.conn.execute(
+                "INSERT INTO settings (app, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app, key) DO UPDATE SET value = excluded.value",
+                params![app, key, v],
+            )?,
+            None => self.conn.execute("DELETE FROM settings WHERE app = ?1 AND key = ?2", params![app, key])?,
+        };
+        Ok(())
+    }
+
+    pub fn settings_with_prefix(&self, app: &str, prefix: &str) -> Result<BTreeMap<String, String>> {
+        let mut stmt =
+            self.conn.prepare("SELECT key, value FROM settings WHERE app = ?1 AND key LIKE ?2 || '%' ORDER BY key")?;
+        let rows = stmt.query_map(params![app, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    // -- formation
+
+    pub fn formation(&self, app: &str) -> Result<BTreeMap<String, i64>> {
+        let mut stmt = self.conn.prepare("SELECT type, quantity FROM formation WHERE app = ?1 ORDER BY type")?;
+        let rows = stmt.query_map([app], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn set_formation(tx: &Transaction<'_>, app: &str, counts: &BTreeMap<String, i64>) -> Result<()> {
+        for (t, n) in counts {
+            tx.execute(
+                "INSERT INTO formation (app, type, quantity) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app, type) DO UPDATE SET quantity = excluded.quantity",
+                params![app, t, n],
+            )?;
+        }
+        Ok(())
+    }
+
+    // -- domains
+
+    pub fn domains(&self, app: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT domain FROM domains WHERE app = ?1 ORDER BY domain")?;
+        let rows = stmt.query_map([app], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn add_domain(&self, app: &str, domain: &str) -> Result<()> {
+        if let Some(owner) = self
+            .conn
+            .query_row("SELECT app FROM domains WHERE domain = ?1", [domain], |r| r.get::<_, String>(0))
+            .optional()?
+        {
+            bail!("domain {domain} already belongs to app '{owner}'");
+        }
+        self.conn.execute("INSERT INTO domains (domain, app) VALUES (?1, ?2)", params![domain, app])?;
+        Ok(())
+    }
+
+    pub fn remove_domain(&self, app: &str, domain: &str) -> Result<()> {
+        let n = self.conn.execute("DELETE FROM domains WHERE app = ?1 AND domain = ?2", params![app, domain])?;
+        if n == 0 {
+            bail!("app '{app}' has no domain {domain}");
+        }
+        Ok(())
+    }
+
+    // -- releases
+
+    fn release_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Release> {
+        let types: String = r.get(5)?;
+        let config: String = r.get(7)?;
+        Ok(Release {
+            app: r.get(0)?,
+            version: r.get(1)?,
+            image: r.get(2)?,
+            slug_digest: r.get(3)?,
+            build: r.get(4)?,
+            process_types: serde_json::from_str(&types).unwrap_or_default(),
+            source_version: r.get(6)?,
+            config: serde_json::from_str(&config).unwrap_or_default(),
+            description: r.get(8)?,
+            app_json: r.get(9)?,
+            created_at: r.get(10)?,
+            status: r.get(11)?,
+        })
+    }
+
+    const RELEASE_COLUMNS: &'static str = "app, version, image, slug_digest, buildpack, process_types, source_version, config, description, app_json, created_at, status";
+
+    pub fn releases(&self, app: &str) -> Result<Vec<Release>> {
+        let sql = format!("SELECT {} FROM releases WHERE app = ?1 ORDER BY version DESC", Self::RELEASE_COLUMNS);
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([app], Self::release_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn release(&self, app: &str, version: i64) -> Result<Option<Release>> {
+        let sql = format!("SELECT {} FROM releases WHERE app = ?1 AND version = ?2", Self::RELEASE_COLUMNS);
+        Ok(self.conn.query_row(&sql, params![app, version], Self::release_from_row).optional()?)
+    }
+
+    /// The release now serving: the newest that succeeded.
+    pub fn current_release(&self, app: &str) -> Result<Option<Release>> {
+        let sql = format!(
+            "SELECT {} FROM releases WHERE app = ?1 AND status = ?2 ORDER BY version DESC LIMIT 1",
+            Self::RELEASE_COLUMNS
+        );
+        Ok(self.conn.query_row(&sql, params![app, ReleaseStatus::Succeeded], Self::release_from_row).optional()?)
+    }
+
+    /// The version the next release of `app` will get (stable while the app's lock is held).
+    pub fn next_version(&self, app: &str) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app = ?1", [app], |r| r.get(0))?)
+    }
+
+    /// Records a new pending release; returns its version.
+    pub fn add_release(&mut self, r: &Release) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        let version: i64 =
+            tx.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app = ?1", [&r.app], |row| {
+                row.get(0)
+            })?;
+        tx.execute(
+            &format!(
+                "INSERT INTO releases ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                Self::RELEASE_COLUMNS
+            ),
+            params![
+                r.app,
+                version,
+                r.image,
+                r.slug_digest,
+                r.build,
+                serde_json::to_string(&r.process_types)?,
+                r.source_version,
+                serde_json::to_string(&r.config)?,
+                r.description,
+                r.app_json,
+                now(),
+                ReleaseStatus::Pending
+            ],
+        )?;
+        tx.commit()?;
+        Ok(version)
+    }
+
+    pub fn set_release_status(&self, app: &str, version: i64, status: ReleaseStatus) -> Result<()> {
+        self.conn.execute(
+            "UPDATE releases SET status = ?3 WHERE app = ?1 AND version = ?2",
+            params![app, version, status],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_release_image(&self, app: &str, version: i64, image: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE releases SET image = ?3 WHERE app = ?1 AND version = ?2", params![app, version, image])?;
+        Ok(())
+    }
+
+    // -- deploy records
+
+    pub fn start_deploy(&self, app: &str) -> Result<i64> {
+        self.conn.execute(
+            "INSERT INTO deploys (app, started_at, status) VALUES (?1, ?2, ?3)",
+            params![app, now(), DeployStatus::Running],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn set_deploy_process(&self, id: i64, pid: u32, source_version: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE deploys SET pid = ?2, source_version = ?3 WHERE id = ?1",
+            params![id, pid, source_version],
+        )?;
+        Ok(())
+    }
+
+    pub fn append_deploy_log(&self, id: i64, text: &str) -> Result<()> {
+        self.conn.execute("UPDATE deploys SET log = log || ?2 WHERE id = ?1", params![id, text])?;
+        Ok(())
+    }
+
+    /// Build records, newest first.
+    pub fn deploys(&self, app: &str) -> Result<Vec<Deploy>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, release, started_at, finished_at, status, source_version FROM deploys WHERE app = ?1 ORDER BY id DESC",
+        )?;
+        let rows = stmt.query_map([app], |r| {
+            Ok(Deploy {
+                id: r.get(0)?,
+                release: r.get(1)?,
+                started_at: r.get(2)?,
+                finished_at: r.get(3)?,
+                status: r.get(4)?,
+                source_version: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn deploy_log(&self, app: &str, id: Option<i64>) -> Result<Option<DeployLog>> {
+        let sql = match id {
+            Some(_) => "SELECT id, status, log FROM deploys WHERE app = ?1 AND id = ?2",
+            None => "SELECT id, status, log FROM deploys WHERE app = ?1 AND ?2 IS NULL ORDER BY id DESC LIMIT 1",
+        };
+        Ok(self
+            .conn
+            .query_row(sql, params![app, id], |r| Ok(DeployLog { id: r.get(0)?, status: r.get(1)?, log: r.get(2)? }))
+            .optional()?)
+    }
+
+    /// The process running the app's current build, if one runs.
+    pub fn running_deploy(&self, app: &str) -> Result<Option<(i64, Option<u32>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, pid FROM deploys WHERE app = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
+                params![app, DeployStatus::Running],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    pub fn set_deploy_branch(&self, app: &str, branch: &str) -> Result<()> {
+        self.conn.execute("UPDATE apps SET deploy_branch = ?2 WHERE name = ?1", params![app, branch])?;
+        Ok(())
+    }
+
+    pub fn deploy_branch(&self, app: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT deploy_branch FROM apps WHERE name = ?1", [app], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
+    pub fn finish_deploy(&self, id: i64, release: Option<i64>, status: DeployStatus, log: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE deploys SET finished_at = ?2, status = ?3, release = ?4, log = log || ?5 WHERE id = ?1",
+            params![id, now(), status, release, log],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::image::BuildKind;
+
+    #[test]
+    fn apps_config_releases_and_formation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("demo").unwrap();
+        assert!(s.create_app("demo").unwrap_err().to_string().contains("already exists"));
+        assert!(s.create_app("Bad_Name").is_err());
+        assert!(s.create_app("-x").is_err());
+        assert_eq!(s.formation("demo").unwrap(), BTreeMap::from([("web".into(), 1)]));
+        let tx = s.transaction().unwrap();
+        State::set_config(&tx, "", &BTreeMap::from([("A".into(), "global".into()), ("B".into(), "g".into())])).unwrap();
+        State::set_config(&tx, "demo", &BTreeMap::from([("A".into(), "app".into())])).unwrap();
+        tx.commit().unwrap();
+        let cfg = s.effective_config("demo").unwrap();
+        assert_eq!((cfg["A"].as_str(), cfg["B"].as_str()), ("app", "g"));
+        let r = Release {
+            app: "demo".into(),
+            version: 0,
+            image: "img:1".into(),
+            slug_digest: None,
+            build: BuildKind::Buildpacks("Static".into()),
+            process_types: BTreeMap::from([("web".into(), "x".into())]),
+            source_version: None,
+            config: cfg,
+            description: "Deploy".into(),
+            app_json: None,
+            created_at: 0,
+            status: ReleaseStatus::Pending,
+        };
+        assert_eq!(s.add_release(&r).unwrap(), 1);
+        assert_eq!(s.add_release(&r).unwrap(), 2);
+        assert!(s.current_release("demo").unwrap().is_none(), "pending releases do not serve");
+        s.set_release_status("demo", 1, ReleaseStatus::Succeeded).unwrap();
+        s.set_release_status("demo", 2, ReleaseStatus::Failed).unwrap();
+        assert_eq!(s.current_release("demo").unwrap().unwrap().version, 1);
+        s.destroy_app("demo").unwrap();
+        assert!(s.releases("demo").unwrap().is_empty());
+        assert!(s.formation("demo").unwrap().is_empty());
+        assert!(s.config("demo").unwrap().is_empty());
+        drop(s);
+        // Reopening keeps the schema version and data.
+        let s = State::open(dir.path()).unwrap();
+        assert_eq!(s.config("").unwrap().len(), 2);
+    }
+}
