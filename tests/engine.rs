@@ -359,10 +359,7 @@ fn hostile_slug_is_refused_by_the_cli_with_nothing_written() {
 /// build gives what it creates to that user.
 #[test]
 fn herokuish_mode_drops_root_to_the_app_user() {
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root");
-        return;
-    }
+    common::require_root("it checks that root drops to the app user");
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();

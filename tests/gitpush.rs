@@ -27,11 +27,8 @@ struct Server {
 
 impl Server {
     /// A platform with its own data dir, sshd, router and an authorized key `tester`.
-    fn start(name: &str) -> Option<Server> {
-        if unsafe { libc::geteuid() } != 0 {
-            eprintln!("skipped: git push tests need root (they create the git user)");
-            return None;
-        }
+    fn start(name: &str) -> Server {
+        require_root("it creates a git user and runs sshd");
         let o = Command::new("docker").args(["image", "inspect", "slipway/stack:build"]).output().unwrap();
         assert!(o.status.success(), "the stack images are missing: run `make stack-image` first");
         let work = tempfile::tempdir().unwrap();
@@ -53,7 +50,7 @@ impl Server {
         let _ = s.slipway(&["ssh-keys:remove", &s.key_name]); // from an interrupted earlier run
         let o = s.slipway(&["ssh-keys:add", &s.key_name, s.key.with_extension("pub").to_str().unwrap()]);
         assert!(o.status.success(), "{}", text(&o));
-        Some(s)
+        s
     }
 
     fn slipway(&self, args: &[&str]) -> Output {
@@ -165,7 +162,7 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn push_creates_deploys_redeploys_and_rejects_failures() {
-    let Some(s) = Server::start("main") else { return };
+    let s = Server::start("main");
     let app = "pushed";
     let dir = s.checkout(&fixture("null/null-greeting"), app);
 
@@ -270,7 +267,7 @@ fn push_creates_deploys_redeploys_and_rejects_failures() {
 /// refused at once; a cancelled build rejects its push.
 #[test]
 fn pushes_stream_live_lock_and_cancel() {
-    let Some(s) = Server::start("stream") else { return };
+    let s = Server::start("stream");
     let app = "streamed";
     let src = s.work.path().join("slow-src");
     std::fs::create_dir_all(src.join("bp/bin")).unwrap();
@@ -356,7 +353,7 @@ fn pushes_stream_live_lock_and_cancel() {
 /// Submodules are honoured: the pushed tree's gitlinks are fetched at their recorded commits.
 #[test]
 fn submodules_are_part_of_the_build() {
-    let Some(s) = Server::start("submodules") else { return };
+    let s = Server::start("submodules");
     // The library, as a bare repo the git user can read.
     let lib_src = s.work.path().join("lib-src");
     std::fs::create_dir_all(&lib_src).unwrap();

@@ -41,3 +41,11 @@ pub fn free_port() -> u16 {
     }
     panic!("no free loopback port between 20000 and 32000");
 }
+
+/// Fails the test at once, saying why, when it does not run as root (`make test` and CI run
+/// as root); a test that needs root never passes by doing nothing.
+pub fn require_root(why: &str) {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(euid, 0, "this test needs root ({why}); run it as root, as `make test` does");
+}

@@ -316,6 +316,17 @@ impl Engine {
         Ok((code, oom))
     }
 
+    /// The last `n` lines a container printed (stdout and stderr), for error messages.
+    pub async fn log_tail(&self, container: &str, n: usize) -> String {
+        let opts = LogsOptionsBuilder::default().stdout(true).stderr(true).tail(&n.to_string()).build();
+        let mut logs = self.api.logs(container, Some(opts));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = logs.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        text
+    }
+
     /// The 127.0.0.1 port `container_port` of a started container is published on; none once
     /// the container has stopped.
     pub async fn published_port(&self, container: &str, container_port: u16) -> Option<u16> {

@@ -111,7 +111,9 @@ pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
     let procfile = Procfile::read(b.dir)?.unwrap_or_default();
     let process_types: BTreeMap<String, String> =
         procfile.processes.iter().map(|p| (p.name.clone(), p.command.clone())).collect();
-    let context = context_tar(b.dir).context("cannot read the build context")?;
+    let dir = b.dir.to_path_buf();
+    let context =
+        tokio::task::spawn_blocking(move || context_tar(&dir)).await?.context("cannot read the build context")?;
     let args: HashMap<String, String> =
         if b.build_args { b.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect() } else { HashMap::new() };
     let labels = image::labels(b.app, "latest", image::BuildKind::DOCKERFILE, &process_types, b.source_version);

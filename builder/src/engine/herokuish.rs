@@ -125,13 +125,10 @@ pub fn detect(dir: Option<PathBuf>, toml: Option<&Path>) -> Result<bool> {
     let dir = dir.unwrap_or(paths.app.clone());
     let ws = workspace()?;
     let env = super::buildpack::ScriptEnv { timeout: Some(Duration::from_secs(60)), ..Default::default() };
-    for (i, d) in defaults_for(&paths, toml)?.iter().enumerate() {
-        let root = d.source.fetch(&ws.path().join(i.to_string()))?;
-        let bp = super::buildpack::Buildpack::new(root, d.source.describe());
-        if let Some(name) = bp.detect(&dir, &env)? {
-            println!("{name}");
-            return Ok(true);
-        }
+    let defaults = defaults_for(&paths, toml)?;
+    if let Some(bp) = pipeline::detect_defaults(&defaults, &dir, ws.path(), &env, true)?.first() {
+        println!("{}", bp.name);
+        return Ok(true);
     }
     output::warn(format!("No buildpack detected {}", dir.display()));
     Ok(false)

@@ -126,45 +126,7 @@ pub fn build_recorded(opts: &BuildOptions, rec: &mut BuildResult) -> Result<Buil
 
     // 1. Prepare
     let t = Instant::now();
-    if !opts.source_dir.is_dir() {
-        bail!("app directory {} does not exist", opts.source_dir.display());
-    }
-    if let Some(p) = Procfile::read(&opts.source_dir)? {
-        for w in &p.warnings {
-            output::warn(w);
-        }
-    }
-    fsutil::clear_dir(&opts.build_dir)?;
-    copy_source(&opts.source_dir, &opts.build_dir, user)?;
-    for dir in [&opts.cache_dir, &opts.env_dir, &opts.home, &opts.fetch_dir] {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    if let Some(u) = user {
-        for dir in [&opts.cache_dir, &opts.home] {
-            if !u.owns(dir) {
-                u.chown(dir)?;
-            }
-        }
-    }
-    let dotenv = envdir::read_dotenv(&opts.build_dir)?;
-    let config = envdir::read(&opts.env_dir)?;
-    let mut env = ScriptEnv { vars: BTreeMap::new(), user: opts.user.clone(), timeout: opts.timeout };
-    env.vars.extend(dotenv.clone());
-    env.vars.insert("STACK".into(), opts.stack.clone());
-    env.vars.insert("HOME".into(), opts.home.to_string_lossy().into_owned());
-    env.vars.insert("REQUEST_ID".into(), request_id());
-    // Buildpacks may call the engine's helpers (`$SLIPWAY runtime node RANGE ...`).
-    if let Ok(exe) = std::env::current_exe() {
-        env.vars.insert("SLIPWAY".into(), exe.to_string_lossy().into_owned());
-    }
-    if let Some(v) = &opts.source_version {
-        env.vars.insert("SOURCE_VERSION".into(), v.clone());
-    }
-    // The first-party buildpacks' shared helpers (`buildpacks/lib/buildpack.sh`); set last so
-    // that an app's `.env` cannot point it elsewhere.
-    let lib = opts.fetch_dir.join("buildpack-lib.sh");
-    std::fs::write(&lib, crate::engine::defaults::BUILDPACK_LIB).context("cannot write the buildpack helpers")?;
-    env.vars.insert("SLIPWAY_BUILDPACK_LIB".into(), lib.to_string_lossy().into_owned());
+    let (mut env, config, dotenv) = prepare(opts)?;
     phases.push(("prepare".into(), t.elapsed()));
 
     // 2. Select
@@ -247,6 +209,52 @@ pub fn build_recorded(opts: &BuildOptions, rec: &mut BuildResult) -> Result<Buil
     Ok(BuildReport { metadata, phases, in_buildpacks, total: started.elapsed() })
 }
 
+/// Step 1: the source copied into the build dir, the dirs made, the buildpacks' environment.
+/// Returns it, the config vars and the app's `.env`.
+fn prepare(opts: &BuildOptions) -> Result<(ScriptEnv, envdir::Vars, envdir::Vars)> {
+    let user = opts.user.as_ref();
+    if !opts.source_dir.is_dir() {
+        bail!("app directory {} does not exist", opts.source_dir.display());
+    }
+    if let Some(p) = Procfile::read(&opts.source_dir)? {
+        for w in &p.warnings {
+            output::warn(w);
+        }
+    }
+    fsutil::clear_dir(&opts.build_dir)?;
+    copy_source(&opts.source_dir, &opts.build_dir, user)?;
+    for dir in [&opts.cache_dir, &opts.env_dir, &opts.home, &opts.fetch_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if let Some(u) = user {
+        for dir in [&opts.cache_dir, &opts.home] {
+            if !u.owns(dir) {
+                u.chown(dir)?;
+            }
+        }
+    }
+    let dotenv = envdir::read_dotenv(&opts.build_dir)?;
+    let config = envdir::read(&opts.env_dir)?;
+    let mut env = ScriptEnv { vars: BTreeMap::new(), user: opts.user.clone(), timeout: opts.timeout };
+    env.vars.extend(dotenv.clone());
+    env.vars.insert("STACK".into(), opts.stack.clone());
+    env.vars.insert("HOME".into(), opts.home.to_string_lossy().into_owned());
+    env.vars.insert("REQUEST_ID".into(), request_id());
+    // Buildpacks may call the engine's helpers (`$SLIPWAY runtime node RANGE ...`).
+    if let Ok(exe) = std::env::current_exe() {
+        env.vars.insert("SLIPWAY".into(), exe.to_string_lossy().into_owned());
+    }
+    if let Some(v) = &opts.source_version {
+        env.vars.insert("SOURCE_VERSION".into(), v.clone());
+    }
+    // The first-party buildpacks' shared helpers (`buildpacks/lib/buildpack.sh`); set last so
+    // that an app's `.env` cannot point it elsewhere.
+    let lib = opts.fetch_dir.join("buildpack-lib.sh");
+    std::fs::write(&lib, crate::engine::defaults::BUILDPACK_LIB).context("cannot write the buildpack helpers")?;
+    env.vars.insert("SLIPWAY_BUILDPACK_LIB".into(), lib.to_string_lossy().into_owned());
+    Ok((env, config, dotenv))
+}
+
 impl BuildReport {
     /// `-----> Build finished in 1.20s (prepare 4ms, detect 10ms, compile (static) 1.1s, ...)`
     pub fn print_summary(&self) {
@@ -305,10 +313,14 @@ fn resolve(spec: &str, opts: &BuildOptions, why: &str) -> Result<Source> {
 }
 
 fn fetch(source: &Source, opts: &BuildOptions, index: usize) -> Result<Buildpack> {
-    let dest = opts.fetch_dir.join(format!("{index:02}-{}", source.short_name()));
+    fetch_into(source, &opts.fetch_dir, opts.user.as_ref(), index)
+}
+
+fn fetch_into(source: &Source, fetch_dir: &Path, user: Option<&AppUser>, index: usize) -> Result<Buildpack> {
+    let dest = fetch_dir.join(format!("{index:02}-{}", source.short_name()));
     let _ = std::fs::remove_dir_all(&dest);
     let dir = source.fetch(&dest)?;
-    if let (Some(u), false) = (&opts.user, matches!(source, Source::Local(_))) {
+    if let (Some(u), false) = (user, matches!(source, Source::Local(_))) {
         for entry in walkdir::WalkDir::new(&dest) {
             u.chown(entry?.path())?;
         }
@@ -347,20 +359,36 @@ fn fetch_selected(
     Ok(out)
 }
 
-fn detect_default(opts: &BuildOptions, env: &ScriptEnv, rec: &mut BuildResult) -> Result<Buildpack> {
+/// The default buildpacks whose bin/detect matches `app_dir`, in the default order, each named
+/// as its bin/detect said (fetched under `fetch_dir`). With `first_only`, it stops at the first.
+pub fn detect_defaults(
+    defaults: &[DefaultBuildpack],
+    app_dir: &Path,
+    fetch_dir: &Path,
+    env: &ScriptEnv,
+    first_only: bool,
+) -> Result<Vec<Buildpack>> {
     let mut matches: Vec<Buildpack> = Vec::new();
-    for (i, d) in opts.defaults.iter().enumerate() {
-        let mut bp = fetch(&d.source, opts, i)?;
+    for (i, d) in defaults.iter().enumerate() {
+        let mut bp = fetch_into(&d.source, fetch_dir, env.user.as_ref(), i)?;
         bp.name = d.name.clone();
         bp.source = match &d.version {
             Some(v) => format!("{}@{v} (default)", d.name),
             None => d.source.describe(),
         };
-        if let Some(name) = bp.detect(&opts.build_dir, env)? {
+        if let Some(name) = bp.detect(app_dir, env)? {
             bp.name = name;
             matches.push(bp);
+            if first_only {
+                break;
+            }
         }
     }
+    Ok(matches)
+}
+
+fn detect_default(opts: &BuildOptions, env: &ScriptEnv, rec: &mut BuildResult) -> Result<Buildpack> {
+    let matches = detect_defaults(&opts.defaults, &opts.build_dir, &opts.fetch_dir, env, false)?;
     let mut matches = matches.into_iter();
     let Some(chosen) = matches.next() else {
         let tried: Vec<&str> = opts.defaults.iter().map(|d| d.name.as_str()).collect();

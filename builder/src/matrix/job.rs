@@ -5,8 +5,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
-
 use super::fixture::{same_buildpack, Fixture, Spec, StepName};
 use super::report::Reporter;
 use super::{Failure, Options, Outcome, Verdict, LABEL_MATRIX};
@@ -261,7 +259,7 @@ impl Job<'_> {
                 Some(code) => format!("web exited with status {code} before answering"),
                 None => "the container's port was not published".into(),
             };
-            return Err(fail(StepName::Start, message, self.logs(id).await));
+            return Err(fail(StepName::Start, message, self.engine.log_tail(id, 40).await));
         };
         let deadline = Duration::from_secs(spec.boot_timeout);
         loop {
@@ -271,22 +269,22 @@ impl Job<'_> {
                 let expected = self.fixture.expected_body();
                 if !status.is_success() {
                     let message = format!("GET {} answered {status}", spec.path);
-                    return Err(fail(StepName::Request, message, self.logs(id).await));
+                    return Err(fail(StepName::Request, message, self.engine.log_tail(id, 40).await));
                 }
                 if text.trim() != expected.trim() {
                     let message =
                         format!("GET {} answered {:?}, expected {:?}", spec.path, clip(text.trim()), expected.trim());
-                    return Err(fail(StepName::Request, message, self.logs(id).await));
+                    return Err(fail(StepName::Request, message, self.engine.log_tail(id, 40).await));
                 }
                 return Ok(took);
             }
             if let Some(code) = self.exit_code(id).await {
                 let message = format!("web exited with status {code} before answering");
-                return Err(fail(StepName::Start, message, self.logs(id).await));
+                return Err(fail(StepName::Start, message, self.engine.log_tail(id, 40).await));
             }
             if t.elapsed() > deadline {
                 let message = format!("web did not answer GET {} within {}s", spec.path, spec.boot_timeout);
-                return Err(fail(StepName::Start, message, self.logs(id).await));
+                return Err(fail(StepName::Start, message, self.engine.log_tail(id, 40).await));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -299,17 +297,6 @@ impl Job<'_> {
             Some(false) => Some(state.exit_code.unwrap_or(-1)),
             _ => None,
         }
-    }
-
-    async fn logs(&self, id: &str) -> String {
-        let opts =
-            bollard::query_parameters::LogsOptionsBuilder::default().stdout(true).stderr(true).tail("40").build();
-        let mut stream = self.engine.api.logs(id, Some(opts));
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
-        text
     }
 }
 

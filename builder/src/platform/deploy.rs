@@ -37,8 +37,10 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let unpacked;
     let dir: PathBuf = if source.is_file() {
         unpacked = tempfile::tempdir()?;
-        let file = std::fs::File::open(source)?;
-        crate::engine::slug::import_file(&file, unpacked.path(), &crate::engine::slug::ImportOptions::default())
+        let (file, dest) = (std::fs::File::open(source)?, unpacked.path().to_path_buf());
+        let opts = crate::engine::slug::ImportOptions::default();
+        tokio::task::spawn_blocking(move || crate::engine::slug::import_file(&file, &dest, &opts))
+            .await?
             .with_context(|| format!("cannot unpack {}", source.display()))?;
         unpacked.path().to_path_buf()
     } else if source.is_dir() {

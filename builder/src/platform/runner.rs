@@ -19,7 +19,6 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
-use futures_util::StreamExt;
 
 use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
 use crate::containers::process::{self, ProcessSpec, APP_PORT};
@@ -211,20 +210,6 @@ impl Runner {
         up && info.restart_count.unwrap_or(0) == 0
     }
 
-    pub async fn last_log_lines(&self, id: &str, n: usize) -> String {
-        let opts = bollard::query_parameters::LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .tail(&n.to_string())
-            .build();
-        let mut logs = self.engine.api.logs(id, Some(opts));
-        let mut text = String::new();
-        while let Some(Ok(chunk)) = logs.next().await {
-            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-        }
-        text
-    }
-
     /// Checks one new container: app.json checks for its type, else the defaults. Returns how
     /// long the app took to open its port (its own boot), when it has one.
     async fn check(&self, release: &Release, c: &Running) -> Result<Option<Duration>> {
@@ -300,7 +285,7 @@ impl Runner {
                     boot = boot.max(*b);
                 }
                 if let Err(e) = checked {
-                    let logs = self.last_log_lines(&c.id, 20).await;
+                    let logs = self.engine.log_tail(&c.id, 20).await;
                     bail!(
                         "{e}\n{}",
                         if logs.trim().is_empty() {
