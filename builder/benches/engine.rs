@@ -12,6 +12,8 @@
 //! 4. The runner: the latency a zero-downtime rollout adds on top of the app's own boot
 //!    (target: under 1 s; Dokku waits a fixed 10 s), and requests served / failed through the
 //!    router during redeploys and scaling.
+//!    Then the peak memory (RSS) of `slipway deploy` for an app with a 320 MB slug (target:
+//!    under 100 MB: the slug is streamed, never held whole).
 //! 5. As root: `git push` to the first 200 with the new content, warm, for the null and static
 //!    fixtures over a real sshd on loopback (target: under 3 s for the null fixture).
 
@@ -429,9 +431,53 @@ fn runner_benchmarks(slipway: &str) {
         failed.load(std::sync::atomic::Ordering::Relaxed)
     );
     run(&["apps:destroy", app, "--force"]);
+    deploy_memory(slipway, data.path(), port);
     if let Ok(pid) = std::fs::read_to_string(data.path().join("nginx/nginx.pid")) {
         let _ = Command::new("kill").arg(pid.trim()).output();
     }
+}
+
+/// Peak memory (RSS) of `slipway deploy` for an app whose slug is over 300 MB (incompressible
+/// data): the slug is streamed out of the build container and into the release image, never
+/// held whole. Target: under 100 MB.
+fn deploy_memory(slipway: &str, data: &Path, port: u16) {
+    let src = tempfile::tempdir().unwrap();
+    for f in ["Procfile", "server.py"] {
+        std::fs::copy(root().join("fixtures/null/null-greeting").join(f), src.path().join(f)).unwrap();
+    }
+    let mut rng = Rng(0x5eed_0fb1);
+    std::fs::write(src.path().join("blob.bin"), random(&mut rng, 320_000_000)).unwrap();
+    let app = "bench-big";
+    let env = |c: &mut Command| {
+        c.env("SLIPWAY_DATA", data).env("SLIPWAY_ROUTER_LISTEN", format!("127.0.0.1:{port}")).env("CI", "true");
+    };
+    let mut create = Command::new(slipway);
+    env(&mut create);
+    assert!(create.args(["apps:create", app]).output().unwrap().status.success());
+    let mut deploy = Command::new(slipway);
+    env(&mut deploy);
+    let log = src.path().join("deploy.log");
+    #[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also gives its peak RSS")]
+    let child = deploy
+        .args(["deploy", app, src.path().to_str().unwrap()])
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // wait4 reports the child's own peak RSS (ru_maxrss, in KiB).
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "the big deploy failed:\n{text}");
+    let slug = text.lines().find(|l| l.contains("Compressed slug")).unwrap_or("(slug size not printed)").trim();
+    println!(
+        "peak RSS of `slipway deploy` ({slug}): {:.1} MB (target < 100 MB)",
+        usage.ru_maxrss as f64 * 1024.0 / 1e6
+    );
+    let mut destroy = Command::new(slipway);
+    env(&mut destroy);
+    let _ = destroy.args(["apps:destroy", app, "--force"]).output();
 }
 
 fn push_benchmarks(slipway: &str) {
