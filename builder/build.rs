@@ -1,4 +1,4 @@
-// The default buildpacks are embedded (src/defaults.rs): rebuild when they change.
+// The default buildpacks are embedded (src/engine/defaults.rs): rebuild when they change.
 fn main() {
     println!("cargo:rerun-if-changed=../buildpacks");
     println!("cargo:rerun-if-changed=../buildpacks.toml");

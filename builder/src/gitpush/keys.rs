@@ -1,6 +1,6 @@
 //! SSH keys of the people who may push: the slipway user's `authorized_keys`, one line a key,
 //! each with a forced command naming the key, so sshd only ever runs `slipway ssh-command`
-//! (`gitpush.rs`), never a shell, and no forwarding or pty.
+//! (`dispatch.rs`), never a shell, and no forwarding or pty.
 
 use std::path::{Path, PathBuf};
 
