@@ -35,14 +35,14 @@ bp_fail() {
 # bp_cache_key TEXT [FILE...]: prints the sha256 of TEXT and a newline, followed by the
 # contents of each FILE that exists (missing ones are skipped).
 bp_cache_key() {
-  local text=$1 file files=()
+  local text=$1 file present=()
   shift
   for file in "$@"; do
-    if [[ -f "$file" ]]; then files+=("$file"); fi
+    if [[ -f "$file" ]]; then present+=("$file"); fi
   done
   {
     printf '%s\n' "$text"
-    if ((${#files[@]})); then cat "${files[@]}"; fi
+    if ((${#present[@]})); then cat "${present[@]}"; fi
   } | sha256sum | cut -d' ' -f1
 }
 
