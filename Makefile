@@ -30,6 +30,7 @@ stack-image: build engine
 lint: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	bash buildpacks/lib/test-buildpack-lib.sh
 
 ## make test: lint, the stack images (cached), then unit, integration and Docker tests
 test: lint stack-image

@@ -11,7 +11,8 @@ bp_header() { echo "-----> $*"; }
 bp_detail() { echo "       $*"; }
 # A command's output as detail lines, line by line as it comes: `cmd 2>&1 | bp_indent`.
 bp_indent() { sed -u 's/^/       /'; }
-# Errors go to stderr; slipway reports the last ` !     Error: ...` line as the build's cause.
+# Errors go to stderr. The build's cause the host reports comes from the engine's result
+# (the failing script and its status), not from these lines.
 bp_error() { echo " !     $*" >&2; }
 # The build cannot go on: one error line, then exit 1 (for a message of several lines, call
 # bp_error for the first ones).

@@ -339,7 +339,13 @@ impl Runner {
         }
         // Requests that reached the old containers just before the switch get to finish.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let timeout = GlobalSettings::load(&self.state).map(|g| g.stop_timeout).unwrap_or(30) as i32;
+        let timeout = match GlobalSettings::load(&self.state) {
+            Ok(g) => g.stop_timeout as i32,
+            Err(e) => {
+                output::warn(format!("cannot read the stop timeout ({e:#}); stopping the old containers at once"));
+                0
+            }
+        };
         let stops = old.iter().map(|c| async move {
             let opts = StopContainerOptionsBuilder::default().t(timeout).build();
             let _ = self.engine.api.stop_container(&c.id, Some(opts)).await;

@@ -93,9 +93,13 @@ impl GlobalSettings {
     pub fn load(state: &State) -> Result<GlobalSettings> {
         let get =
             |g: Global| -> Result<String> { Ok(state.setting("", g.key())?.unwrap_or_else(|| g.default_value())) };
+        // Stored values were validated when set; one that does not parse counts as the default.
+        let number = |g: Global| -> Result<u32> {
+            Ok(get(g)?.parse().unwrap_or_else(|_| g.default_value().parse().expect("numeric defaults parse")))
+        };
         Ok(GlobalSettings {
-            keep_releases: get(Global::KeepReleases)?.parse().unwrap_or(5),
-            stop_timeout: get(Global::StopTimeout)?.parse().unwrap_or(30),
+            keep_releases: number(Global::KeepReleases)? as usize,
+            stop_timeout: number(Global::StopTimeout)?,
             git_auto_create: get(Global::GitAutoCreate)? != "false",
             domain: get(Global::Domain)?,
             router_listen: get(Global::RouterListen)?,
