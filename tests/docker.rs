@@ -66,7 +66,7 @@ fn run_detached(image: &str, process_type: &str) -> u16 {
 fn get_root(port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Ok(body) = slipway::net::get(port, "/", Duration::from_secs(5)) {
+        if let Ok(body) = slipway::get(port, "/", Duration::from_secs(5)) {
             if body.0 == 200 {
                 return body.1.trim().to_string();
             }

@@ -15,15 +15,17 @@
 //! - [`cli`]: clap types and argument mapping only.
 //! - Shared below them all: [`output`], [`units`], [`net`], [`sys`].
 
-pub mod cli;
-pub mod containers;
-pub mod engine;
-pub mod gitpush;
-pub mod matrix;
-pub mod net;
-pub mod output;
-pub mod platform;
-pub mod sys;
-pub mod units;
+mod cli;
+mod containers;
+mod engine;
+mod gitpush;
+mod matrix;
+mod net;
+mod output;
+mod platform;
+mod sys;
+mod units;
 
 pub use cli::main;
+/// For the integration tests: a GET to an app on 127.0.0.1.
+pub use net::get;

@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(slipway::cli::main(std::env::args_os().collect()));
+    std::process::exit(slipway::main(std::env::args_os().collect()));
 }

@@ -19,7 +19,6 @@ pub const LABEL_BUILDPACK: &str = "io.slipway.buildpack";
 pub const LABEL_PROCESS_TYPES: &str = "io.slipway.process-types";
 pub const LABEL_SOURCE_VERSION: &str = "io.slipway.source-version";
 pub const LABEL_RELEASE: &str = "io.slipway.release";
-pub const LABEL_PORT: &str = "io.slipway.port";
 
 /// How a release image was made: by buildpacks (their names, as they named themselves, comma
 /// separated) or from the app's Dockerfile. Kept in the image's `io.slipway.buildpack` label.

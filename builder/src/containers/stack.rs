@@ -45,14 +45,6 @@ pub struct StackOptions {
     pub force: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct StackReport {
-    pub hash: String,
-    pub rebuilt: bool,
-    pub run_size: u64,
-    pub build_size: u64,
-}
-
 fn short_hash(parts: &[&[u8]]) -> String {
     let mut h = Sha256::new();
     for p in parts {
@@ -62,7 +54,7 @@ fn short_hash(parts: &[&[u8]]) -> String {
     h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> {
+pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<()> {
     let binary = std::fs::read(&opts.engine_binary)
         .with_context(|| format!("cannot read the engine binary {}", opts.engine_binary.display()))?;
     let base_tag =
@@ -131,7 +123,7 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<StackReport> 
     let build_size = engine.image_size(BUILD_IMAGE).await?;
     output::header(format!("{RUN_IMAGE}   {} (stack {STACK_NAME}, {hash})", output::size(run_size)));
     output::header(format!("{BUILD_IMAGE} {} (stack {STACK_NAME}, {hash})", output::size(build_size)));
-    Ok(StackReport { hash, rebuilt: !up_to_date, run_size, build_size })
+    Ok(())
 }
 
 /// debootstrap a minimal rootfs, trim what no app reads, and import it.

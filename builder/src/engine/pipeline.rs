@@ -81,13 +81,6 @@ pub struct Metadata {
     pub source_version: Option<String>,
 }
 
-impl Metadata {
-    pub fn read(app_dir: &Path) -> Option<Metadata> {
-        let text = std::fs::read_to_string(app_dir.join(METADATA_PATH)).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct BuildReport {
     pub metadata: Metadata,
@@ -522,7 +515,8 @@ mod tests {
         let names: Vec<_> = report.metadata.buildpacks.iter().map(|b| b.name.as_str()).collect();
         assert_eq!(names, ["one", "Two"]);
         assert_eq!(report.metadata.process_types["web"], "from-two");
-        assert_eq!(Metadata::read(b).unwrap(), report.metadata);
+        let written: Metadata = serde_json::from_str(&std::fs::read_to_string(b.join(METADATA_PATH)).unwrap()).unwrap();
+        assert_eq!(written, report.metadata);
     }
 
     #[test]

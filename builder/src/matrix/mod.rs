@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-pub use fixture::{discover, Fixture, Spec, StepName, MULTI_GROUP};
+pub use fixture::{discover, Fixture, StepName};
 use job::Job;
 pub use report::{junit, markdown, summary};
 use report::{LiveReporter, PlainReporter, Reporter};
@@ -298,7 +298,7 @@ pub async fn cleanup(engine: &Engine, run_id: &str) -> Removed {
 
 #[cfg(test)]
 mod tests {
-    use super::fixture::same_buildpack;
+    use super::fixture::{same_buildpack, Spec};
     use super::*;
 
     fn outcome(id: &str, failure: Option<(StepName, &str)>, result: Verdict) -> Outcome {

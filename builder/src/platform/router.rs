@@ -233,13 +233,6 @@ server {{
     pub fn has_app(&self, app: &str) -> bool {
         self.dir.join("apps").join(format!("{app}.conf")).exists()
     }
-
-    pub fn stop(&self) -> Result<()> {
-        if self.pid().is_some() {
-            self.run_nginx(&["-s", "quit"])?;
-        }
-        Ok(())
-    }
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {

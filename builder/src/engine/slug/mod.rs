@@ -25,7 +25,7 @@ mod import;
 mod inspect;
 
 pub use import::{import_file, ImportOptions};
-pub use inspect::{export, inspect, open_input, Inspection};
+pub use inspect::{export, inspect, open_input};
 
 /// Heroku warns above this compressed size.
 pub const WARN_SIZE: u64 = 300 * 1000 * 1000;
