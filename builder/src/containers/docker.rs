@@ -220,10 +220,14 @@ impl Engine {
         }
         let body = bollard::body_try_stream(tar.stream);
         let sent = self.api.upload_to_container(container, Some(opts.build()), body).await;
-        // The writer's own error (an unreadable file, say) says more than the broken upload.
         let written = tar.writer.await.context("the archive writer stopped")?;
-        written?;
-        sent.with_context(|| format!("cannot copy files into the container at {dir}"))
+        // The writer's own error (an unreadable file, say) says more than the broken upload it
+        // caused; a writer that only saw the engine stop reading says less than the engine.
+        match (sent, written) {
+            (_, Err(e)) if !is_stopped_reading(&e) => Err(e),
+            (Err(e), _) => Err(e).with_context(|| format!("cannot copy files into the container at {dir}")),
+            (Ok(()), written) => written,
+        }
     }
 
     /// `docker commit`: the container's file system and config become `repo:tag`.
@@ -260,9 +264,14 @@ impl Engine {
             let tmp = dest.with_extension("partial");
             let file = std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", dest.display()))?;
             let mut out = HashingWriter { inner: std::io::BufWriter::new(file), hash: sha2::Sha256::new() };
-            let n = std::io::copy(&mut entry, &mut out)
-                .with_context(|| format!("cannot copy {path} out of the container"))?;
-            out.inner.flush()?;
+            let copied = std::io::copy(&mut entry, &mut out).and_then(|n| out.inner.flush().map(|()| n));
+            let n = match copied {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e).with_context(|| format!("cannot copy {path} out of the container"));
+                }
+            };
             std::fs::rename(&tmp, &dest)?;
             Ok((n, out.hash.finalize().iter().map(|b| format!("{b:02x}")).collect()))
         })
@@ -414,10 +423,16 @@ impl Write for ChunkWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         if !self.buf.is_empty() {
             let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
-            self.tx.blocking_send(Ok(chunk)).map_err(|_| std::io::Error::other("the Docker engine stopped reading"))?;
+            self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the Docker engine stopped reading")
+            })?;
         }
         Ok(())
     }
+}
+
+fn is_stopped_reading(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 /// Hashes what passes through to `inner`.
