@@ -12,10 +12,9 @@ pub mod build;
 pub mod engine;
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::engine::envdir::{self, Vars};
@@ -163,7 +162,7 @@ fn run(cli: Cli) -> Result<i32> {
     let toml = cli.buildpacks_toml.as_deref();
     let data_dir = cli.data_dir.clone().unwrap_or_else(crate::platform::state::default_data_dir);
     if matches!(cli.command, Command::App(_) | Command::Host(_)) {
-        become_data_owner(&data_dir)?;
+        crate::sys::become_owner_of(&data_dir)?;
         if let Some(listen) = &cli.router_listen {
             // Remembered for every later command, hooks run by sshd included.
             let state = crate::platform::state::State::open(&data_dir)?;
@@ -220,48 +219,6 @@ async fn ssh_dispatch(p: &Platform, key: &str) -> Result<i32> {
         }
     };
     apps::run_app(p, command).await
-}
-
-/// Started as root on a data dir that belongs to the git user (after `slipway install`):
-/// runs again as that user, so files root would create (the database's journal, router
-/// config, locks) stay writable by the hooks sshd runs as that user. Dokku's `dokku` command
-/// does the same.
-fn become_data_owner(data_dir: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(());
-    }
-    let Ok(meta) = std::fs::metadata(data_dir) else { return Ok(()) };
-    if meta.uid() == 0 {
-        return Ok(());
-    }
-    // SAFETY: getpwuid's result is read at once.
-    let (name, home, gid) = unsafe {
-        let pw = libc::getpwuid(meta.uid());
-        if pw.is_null() {
-            return Ok(());
-        }
-        (
-            std::ffi::CStr::from_ptr((*pw).pw_name).to_owned(),
-            std::ffi::CStr::from_ptr((*pw).pw_dir).to_string_lossy().into_owned(),
-            (*pw).pw_gid,
-        )
-    };
-    let uid = meta.uid();
-    let mut cmd = std::process::Command::new(std::env::current_exe()?);
-    // The data dir as resolved here: the default differs for a non-root user.
-    cmd.args(std::env::args_os().skip(1)).env("HOME", home).env("SLIPWAY_DATA", data_dir);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::initgroups(name.as_ptr(), gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let err = cmd.exec();
-    bail!("cannot switch to the data dir's owner: {err}")
 }
 
 /// Runs host orchestration (the Docker side) on a tokio runtime.
