@@ -29,6 +29,8 @@ pub enum ReleaseError {
     NotAStringMap { key: &'static str, found: &'static str },
     #[error("bin/release: `addons` must be a list")]
     AddonsNotAList,
+    #[error("bin/release: config var {0:?} is not a valid variable name (letters, digits and '_', not starting with a digit)")]
+    BadConfigKey(String),
 }
 
 fn kind(y: &Yaml) -> &'static str {
@@ -85,11 +87,12 @@ impl Release {
             Yaml::Array(items) => items.iter().filter_map(scalar).collect(),
             _ => return Err(ReleaseError::AddonsNotAList),
         };
-        Ok(Release {
-            default_process_types: string_map(&doc, "default_process_types")?,
-            config_vars: string_map(&doc, "config_vars")?,
-            addons,
-        })
+        let config_vars = string_map(&doc, "config_vars")?;
+        // The keys become shell variable names in `.profile.d`: nothing else may pass.
+        if let Some((bad, _)) = config_vars.iter().find(|(k, _)| !crate::engine::envdir::valid_key(k)) {
+            return Err(ReleaseError::BadConfigKey(bad.clone()));
+        }
+        Ok(Release { default_process_types: string_map(&doc, "default_process_types")?, config_vars, addons })
     }
 
     /// The shell lines for `.profile.d/00_config_vars.sh`. A value the user already set (with
@@ -98,7 +101,9 @@ impl Release {
     pub fn config_vars_script(&self) -> String {
         let mut out = String::new();
         for (key, value) in &self.config_vars {
-            let _ = writeln!(out, "export {key}=\"${{{key}:-{}}}\"", escape_double_quoted(value));
+            // Keys are checked names (see `parse`); values are single-quoted, so nothing in them
+            // is expanded or run when the script is sourced.
+            let _ = writeln!(out, "[ -n \"${{{key}:-}}\" ] || {key}={}; export {key}", single_quoted(value));
         }
         out
     }
@@ -133,15 +138,9 @@ impl Release {
 }
 
 /// Escapes a value for use inside double quotes in bash.
-fn escape_double_quoted(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if matches!(c, '\\' | '"' | '$' | '`') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// `'...'` for a shell: the value as it is, with each `'` written as `'\''`.
+fn single_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 #[cfg(test)]
@@ -185,20 +184,31 @@ mod tests {
 
     #[test]
     fn config_vars_script_keeps_user_values_and_escapes() {
-        let r = Release { config_vars: vec![("MSG".into(), "say \"hi\" $HOME `x`".into())], ..Default::default() };
-        assert_eq!(r.config_vars_script(), "export MSG=\"${MSG:-say \\\"hi\\\" \\$HOME \\`x\\`}\"\n");
+        let tmp = tempfile::tempdir().unwrap();
+        let ran = tmp.path().join("ran");
+        let value = format!("say \"hi\" $HOME `x` it's }} $(touch {})", ran.display());
+        let value = value.as_str();
+        let r = Release { config_vars: vec![("MSG".into(), value.into())], ..Default::default() };
         let out = std::process::Command::new("bash")
             .args(["-c", &format!("{}\nprintf %s \"$MSG\"", r.config_vars_script())])
             .env_remove("MSG")
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "say \"hi\" $HOME `x`");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), value);
         let out = std::process::Command::new("bash")
             .args(["-c", &format!("{}\nprintf %s \"$MSG\"", r.config_vars_script())])
             .env("MSG", "user value")
             .output()
             .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout), "user value");
+        assert!(!ran.exists(), "sourcing the script ran part of a value");
+    }
+
+    #[test]
+    fn config_var_keys_that_are_not_names_are_refused() {
+        let yaml = "config_vars:\n  \"A=1; touch /tmp/x; B\": v\n";
+        let err = Release::parse(yaml).unwrap_err().to_string();
+        assert!(err.contains("is not a valid variable name"), "{err}");
     }
 
     #[test]
@@ -213,7 +223,7 @@ mod tests {
             "web: bin/server --port $PORT\nworker: bin/worker\n"
         );
         let profile = std::fs::read_to_string(dir.path().join(".profile.d/00_config_vars.sh")).unwrap();
-        assert!(profile.contains("export LANG=\"${LANG:-en_US.UTF-8}\""));
+        assert!(profile.contains("[ -n \"${LANG:-}\" ] || LANG='en_US.UTF-8'; export LANG"), "{profile}");
     }
 
     #[test]
