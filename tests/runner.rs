@@ -265,6 +265,18 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     assert!(p.ok(&["domains:report", app]).contains("www.example.test"));
     p.ok(&["domains:remove", app, "www.example.test"]);
     assert_eq!(get_via(p.port, "www.example.test").unwrap().0, 404);
+    // A domain that is not a host name never reaches nginx's config; nor does another app's
+    // (or the app's own) address under the global domain.
+    let conf = std::fs::read_to_string(p.data.path().join(format!("nginx/apps/{app}.conf"))).unwrap();
+    for bad in ["x.example; location /d/ { proxy_pass http://unix:/var/run/docker.sock:/; } #", "UPPER..test"] {
+        let o = p.slipway(&["domains:add", app, bad]);
+        assert!(!o.status.success(), "{bad:?} was accepted");
+        assert!(text(&o).contains("is not a valid domain"), "{}", text(&o));
+    }
+    let o = p.slipway(&["domains:add", app, &format!("{app}.slipway.test")]);
+    assert!(text(&o).contains("own address under the global domain"), "{}", text(&o));
+    assert_eq!(std::fs::read_to_string(p.data.path().join(format!("nginx/apps/{app}.conf"))).unwrap(), conf);
+    assert!(!p.ok(&["domains:report", app]).contains("x.example"));
 
     // ps:stop stops every process and keeps the formation; ps:start brings them back.
     p.ok(&["ps:stop", app]);

@@ -10,8 +10,9 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::platform::names::validate_app_name;
 use crate::platform::settings::GlobalSettings;
-use crate::platform::state::{validate_app_name, State};
+use crate::platform::state::State;
 
 /// `'/myapp.git'`, `myapp`, `myapp.git`, `~/myapp` all name the app `myapp`; nothing else does.
 pub fn app_from_path(path: &str) -> Result<String> {

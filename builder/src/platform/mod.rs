@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod commands;
 pub mod deploy;
+pub mod names;
 pub mod records;
 pub mod router;
 pub mod runner;

@@ -13,9 +13,11 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use super::names::{validate_app_name, validate_domain, validate_listen};
+
 /// A host name that can never be an app's: it answers with the configuration's generation, so
 /// a reload can be awaited (nginx reloads asynchronously).
-const GENERATION_HOST: &str = "generation.slipway.invalid";
+const GENERATION_HOST: &str = "generation.slipway.invalid"; // ends in names::INTERNAL_SUFFIX
 
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -98,6 +100,7 @@ server {{
     }
 
     fn ensure_layout(&self, generation: &str) -> Result<()> {
+        validate_listen(&self.listen)?;
         for sub in ["apps", "tmp"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
@@ -205,6 +208,13 @@ server {{
     }
 
     fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
+        // Checked where they entered, and again here, where they become nginx config.
+        validate_app_name(app)?;
+        for host in hosts {
+            if validate_domain(host)? != *host {
+                bail!("{host:?} is not a lowercase host name");
+            }
+        }
         std::fs::create_dir_all(self.dir.join("apps"))?;
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();

@@ -70,7 +70,8 @@ impl Global {
             Global::KeepReleases => value.parse::<u32>().is_ok_and(|n| n >= 1),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
             Global::GitAutoCreate => value == "true" || value == "false",
-            Global::Domain | Global::RouterListen => !value.is_empty(),
+            Global::Domain => return super::names::validate_domain(value).map(|_| ()),
+            Global::RouterListen => return super::names::validate_listen(value),
         };
         if !valid {
             bail!("{value:?} is not a valid value for {} (keep-releases: 1 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());

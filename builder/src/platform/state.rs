@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use super::names::validate_app_name;
 pub use super::records::{Deploy, DeployLog, DeployStatus, Release, ReleaseStatus};
 use crate::units::now;
 
@@ -84,20 +85,6 @@ pub fn default_data_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(|h| PathBuf::from(h).join(".local/share/slipway"))
         .unwrap_or_else(|| "/tmp/slipway".into())
-}
-
-/// Dokku's rule: lowercase letters, digits, `-` and `.`, starting with a letter or digit.
-pub fn validate_app_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-    if !ok {
-        bail!(
-            "{name:?} is not a valid app name: use lowercase letters, digits, '-' and '.', starting with a letter or digit"
-        );
-    }
-    Ok(())
 }
 
 impl State {

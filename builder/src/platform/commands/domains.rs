@@ -1,15 +1,24 @@
 //! `domains:*`: the host names an app answers at, besides `APP.GLOBAL_DOMAIN`.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::Platform;
 use crate::output;
+use crate::platform::names::validate_domain;
 use crate::platform::runner::Runner;
 use crate::platform::settings::{Global, GlobalSettings};
 
 /// `domains:add APP DOMAIN`
 pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
+    let domain = &validate_domain(domain)?;
     let mut r = p.runner_for(app).await?;
+    // Every app answers at APP.GLOBAL_DOMAIN: no app may take another's (or its own again).
+    let global = GlobalSettings::load(&r.state)?.domain;
+    if let Some(owner) = domain.strip_suffix(&format!(".{global}")) {
+        if owner == app || r.state.app_exists(owner)? {
+            bail!("{domain} is app '{owner}'s own address under the global domain; choose another domain");
+        }
+    }
     r.state.add_domain(app, domain)?;
     refresh_routes(&mut r, app).await?;
     output::header(format!("{domain} now routes to {app}"));
@@ -18,6 +27,7 @@ pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
 
 /// `domains:remove APP DOMAIN`
 pub async fn remove(p: &Platform, app: &str, domain: &str) -> Result<()> {
+    let domain = &domain.to_ascii_lowercase();
     let mut r = p.runner_for(app).await?;
     r.state.remove_domain(app, domain)?;
     refresh_routes(&mut r, app).await?;
@@ -38,6 +48,7 @@ pub fn report(p: &Platform, app: &str) -> Result<()> {
 
 /// `domains:set-global DOMAIN`
 pub fn set_global(p: &Platform, domain: &str) -> Result<()> {
+    let domain = &validate_domain(domain)?;
     GlobalSettings::set(&p.state()?, Global::Domain, domain)?;
     output::header(format!("Apps answer at APP.{domain} from their next deploy or restart"));
     Ok(())
