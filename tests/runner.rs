@@ -112,6 +112,12 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     let inspect = docker(&["inspect", &format!("{app}.web.1")]);
     assert!(!inspect.contains("hello from config"), "config values must not appear in docker inspect");
     assert!(p.ok(&["config:get", app, "GREETING"]).contains("hello from config"));
+    // Every process container's log is rotated (json-file, 10 MB x 3).
+    let logs = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &format!("{app}.web.1")]);
+    assert!(logs.contains("\"max-size\":\"10m\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
+    // --encoded takes base64 values (any bytes, no shell quoting).
+    p.ok(&["config:set", app, "--encoded", "GREETING=ZW5jb2RlZCAnJCh4KSc="]);
+    assert_eq!(p.get(app).unwrap().1, "encoded '$(x)'");
 
     // ps:scale web=2: two containers behind the router.
     p.ok(&["ps:scale", app, "web=2"]);

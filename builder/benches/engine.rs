@@ -477,9 +477,9 @@ fn deploy_memory(slipway: &str, data: &Path, port: u16) {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<u64>().ok()
-        });
+        let hwm = std::fs::read_to_string(&status_file)
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse::<u64>().ok());
         peak_kb = peak_kb.max(hwm.unwrap_or(0));
         std::thread::sleep(Duration::from_millis(20));
     };

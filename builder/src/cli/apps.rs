@@ -28,6 +28,9 @@ pub enum AppCommand {
         vars: Vec<String>,
         #[arg(long)]
         no_restart: bool,
+        /// The values are base64 (Dokku's flag: any bytes, no shell quoting)
+        #[arg(long)]
+        encoded: bool,
     },
     #[command(name = "config:unset", about = "Unset config vars; makes a new release and restarts the processes")]
     ConfigUnset {
@@ -180,8 +183,8 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AppsCreate { app } => cmd::apps::create(p, &app)?,
         C::AppsList => cmd::apps::list(p)?,
         C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
-        C::ConfigSet { app, vars, no_restart } => {
-            cmd::config::set(p, &app, &super::parse_env(&vars)?, no_restart).await?
+        C::ConfigSet { app, vars, no_restart, encoded } => {
+            cmd::config::set(p, &app, &cmd::config::assignments(&vars, encoded)?, no_restart).await?
         }
         C::ConfigUnset { app, keys, no_restart } => cmd::config::unset(p, &app, &keys, no_restart).await?,
         C::ConfigGet { app, key } => cmd::config::get(p, &app, &key)?,

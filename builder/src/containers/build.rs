@@ -276,6 +276,7 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
             memory,
             memory_swap: memory,
             nano_cpus: b.cpus.map(|c| (c * 1e9) as i64),
+            log_config: Some(crate::containers::docker::rotated_logs()),
             ..Default::default()
         }),
         ..Default::default()

@@ -365,6 +365,15 @@ pub fn loopback_port(container_port: u16, host_port: u16) -> HashMap<String, Opt
     HashMap::from([(format!("{container_port}/tcp"), Some(vec![binding]))])
 }
 
+/// The log settings of every container slipway starts: Docker's json-file driver, rotated at
+/// 10 MB and keeping 3 files, so no container's log can fill the disk.
+pub fn rotated_logs() -> bollard::models::HostConfigLogConfig {
+    bollard::models::HostConfigLogConfig {
+        typ: Some("json-file".into()),
+        config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "3".into())])),
+    }
+}
+
 /// A tar archive streamed to the Docker engine while a blocking thread writes it.
 pub struct TarStream {
     stream: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>,

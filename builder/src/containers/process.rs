@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 
-use super::docker::{loopback_port, Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
+use super::docker::{loopback_port, rotated_logs, Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
 use super::image::BuildKind;
 
 /// The port buildpack apps listen on inside their containers (`PORT`).
@@ -99,6 +99,7 @@ impl ProcessSpec {
                 memory,
                 memory_swap: memory,
                 nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
+                log_config: Some(rotated_logs()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -72,6 +72,40 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// Text from an app or a build, safe for a terminal: escape sequences (CSI, OSC and the
+/// like) and other control characters are removed; newlines and tabs stay.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte in @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, SOS, PM, APC: up to BEL or ESC \.
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// An error and its causes on one line: `a: b: c`, leaving out a cause an earlier part
 /// already says.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
@@ -85,4 +119,16 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_sequences_never_reach_the_terminal() {
+        let hostile = "ok \u{1b}[31mred\u{1b}[0m \u{1b}]0;title\u{7}\u{1b}]52;c;Y2xpcA==\u{1b}\\done\r\u{8}\tend\n";
+        assert_eq!(printable(hostile), "ok red done\tend\n");
+        assert_eq!(printable("plain, ünïcode"), "plain, ünïcode");
+    }
 }

@@ -21,7 +21,7 @@ pub fn list(p: &Platform, app: &str) -> Result<()> {
 pub fn output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
     let state = p.app_state(app)?;
     let log = state.deploy_log(app, id)?.with_context(|| format!("app '{app}' has no such build"))?;
-    print!("{}", log.log);
+    print!("{}", crate::output::printable(&log.log));
     Ok(())
 }
 

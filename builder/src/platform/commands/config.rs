@@ -8,7 +8,27 @@ use crate::engine::envdir::Vars;
 use crate::output;
 use crate::platform::state::State;
 
-/// `config:set APP|--global K=V... [--no-restart]`
+/// `K=V` arguments as config vars; with `--encoded` each value is base64.
+pub fn assignments(items: &[String], encoded: bool) -> Result<Vars> {
+    use base64::Engine as _;
+    let mut vars = Vars::new();
+    for item in items {
+        let (key, value) = crate::engine::envdir::parse_assignment(item)?;
+        let value = if encoded {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(value.trim())
+                .map_err(|_| anyhow::anyhow!("the value of {key} is not base64 (--encoded)"))?;
+            String::from_utf8(bytes)
+                .map_err(|_| anyhow::anyhow!("the value of {key} is not UTF-8 text once decoded"))?
+        } else {
+            value
+        };
+        vars.insert(key, value);
+    }
+    Ok(vars)
+}
+
+/// `config:set APP|--global K=V... [--no-restart] [--encoded]`
 pub async fn set(p: &Platform, app: &str, vars: &Vars, no_restart: bool) -> Result<()> {
     let mut state = p.state()?;
     let scope = p.scope(&state, app)?;
@@ -62,4 +82,18 @@ pub fn show(p: &Platform, app: &str) -> Result<()> {
         println!("{k}: {v}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoded_values_are_decoded_and_bad_ones_refused() {
+        let vars = assignments(&["A=aGk7IHJtIC1yZiAv".into(), "B=cGxhaW4=".into()], true).unwrap();
+        assert_eq!((vars["A"].as_str(), vars["B"].as_str()), ("hi; rm -rf /", "plain"));
+        assert_eq!(assignments(&["A=aGk=".into()], false).unwrap()["A"], "aGk=");
+        assert!(assignments(&["A=not base64!".into()], true).unwrap_err().to_string().contains("not base64"));
+        assert!(assignments(&["1A=x".into()], false).is_err());
+    }
 }

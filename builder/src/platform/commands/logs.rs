@@ -44,7 +44,7 @@ async fn stream_logs(r: &Runner, app: &str, follow: bool, lines: Option<usize>, 
         let Ok(chunk) = chunk else { continue };
         for line in String::from_utf8_lossy(&chunk.into_bytes()).lines() {
             let (ts, rest) = line.split_once(' ').unwrap_or(("", line));
-            writeln!(out, "{ts} {prefix}: {rest}")?;
+            writeln!(out, "{ts} {prefix}: {}", crate::output::printable(rest))?;
         }
         out.flush()?;
     }
