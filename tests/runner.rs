@@ -115,9 +115,6 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     // Every process container's log is rotated (json-file, 10 MB x 3).
     let logs = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &format!("{app}.web.1")]);
     assert!(logs.contains("\"max-size\":\"10m\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
-    // --encoded takes base64 values (any bytes, no shell quoting).
-    p.ok(&["config:set", app, "--encoded", "GREETING=ZW5jb2RlZCAnJCh4KSc="]);
-    assert_eq!(p.get(app).unwrap().1, "encoded '$(x)'");
 
     // ps:scale web=2: two containers behind the router.
     p.ok(&["ps:scale", app, "web=2"]);
@@ -128,6 +125,9 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     for _ in 0..4 {
         assert_eq!(p.get(app).unwrap().1, "hello from config");
     }
+    // --encoded takes base64 values (any bytes, no shell quoting).
+    p.ok(&["config:set", app, "--encoded", "GREETING=ZW5jb2RlZCAnJCh4KSc="]);
+    assert_eq!(p.get(app).unwrap().1, "encoded '$(x)'");
 
     // rollback: the earlier behaviour comes back.
     p.ok(&["rollback", app, "v1"]);
