@@ -42,8 +42,7 @@ pub async fn get_async(port: u16, path: &str, timeout: Duration) -> Result<(u16,
 }
 
 /// One HTTP/1.0 `GET /` for `host` at `address`; the whole answer (head and body), or None
-/// when nothing answered. Below reqwest on purpose: it sees a proxy's half-open listener (a
-/// published port before the app inside listens) for what it is.
+/// when nothing answered in time (the router's generation probe: a short, closed answer).
 pub async fn raw_get(address: &str, host: &str, timeout: Duration) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
@@ -57,6 +56,20 @@ pub async fn raw_get(address: &str, host: &str, timeout: Duration) -> Option<Str
     tokio::time::timeout(timeout, exchange).await.ok().flatten()
 }
 
+/// Whether something at `address` answers a GET with an HTTP status line: only its first bytes
+/// are read, so a page that streams or holds the connection open counts as an answer.
+async fn answers_http(address: &str, timeout: Duration) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(address).await.ok()?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: slipway-check\r\n\r\n").await.ok()?;
+        let mut head = [0u8; 5];
+        s.read_exact(&mut head).await.ok()?;
+        Some(&head == b"HTTP/")
+    };
+    tokio::time::timeout(timeout, exchange).await.ok().flatten().unwrap_or(false)
+}
+
 /// Waits until 127.0.0.1:`port` answers HTTP (any status) within `limit`; returns how long it
 /// took. A bare TCP connect is not enough: Docker's userland proxy accepts connections on a
 /// published port before the app inside listens.
@@ -64,8 +77,7 @@ pub async fn wait_for_http(port: u16, limit: Duration) -> Result<Duration> {
     let started = Instant::now();
     let address = format!("127.0.0.1:{port}");
     loop {
-        let answer = raw_get(&address, "localhost", Duration::from_secs(2)).await;
-        if answer.is_some_and(|a| a.starts_with("HTTP/")) {
+        if answers_http(&address, Duration::from_secs(2)).await {
             return Ok(started.elapsed());
         }
         if started.elapsed() > limit {

@@ -109,9 +109,13 @@ pub enum BuildFailed {
     Engine { result: BuildResult },
     #[error("the build ran out of memory (limit {limit}): raise it with --memory")]
     OutOfMemory { limit: String, result: Option<BuildResult> },
-    #[error("the build failed in its container (exit status {code}); see the log above")]
+    #[error("the build failed in its container (exit status {code}); see the log above{}", if .result.is_none() { STALE_HINT } else { "" })]
     Crashed { code: i64, result: Option<BuildResult> },
 }
+
+/// Said when the engine left no result: an engine older than this slipway writes none.
+const STALE_HINT: &str =
+    " (the engine left no result: if the build image is older than this slipway, rebuild it with `slipway stack build`)";
 
 impl BuildFailed {
     pub fn result(&self) -> Option<&BuildResult> {

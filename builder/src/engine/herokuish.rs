@@ -114,7 +114,10 @@ fn recorded(req: &BuildRequest<'_>, work: impl FnOnce(&mut BuildResult) -> Resul
         if let Err(e) = &outcome {
             rec.error = Some(BuildFailure::from_error(e));
         }
-        rec.write(path)?;
+        // The build's own error says more than a result that could not be written.
+        if let Err(e) = rec.write(path) {
+            output::warn(format!("cannot write the build result: {e:#}"));
+        }
     }
     outcome
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use crate::platform::names::validate_app_name;
+use crate::platform::names::is_safe_app_name;
 use crate::platform::settings::GlobalSettings;
 use crate::platform::state::State;
 
@@ -18,10 +18,10 @@ use crate::platform::state::State;
 pub fn app_from_path(path: &str) -> Result<String> {
     let p = path.trim_start_matches("~/").trim_start_matches('/');
     let p = p.strip_suffix(".git").unwrap_or(p);
-    if p.contains('/') || p.contains("..") {
-        bail!("{path:?} is not an app: push to slipway@HOST:APP");
+    // Existing apps pass the path check; a new app's name is checked in full when it is created.
+    if !is_safe_app_name(p) {
+        bail!("{path:?} is not an app: push to slipway@HOST:APP (lowercase letters, digits, '-' and '.')");
     }
-    validate_app_name(p)?;
     Ok(p.to_string())
 }
 

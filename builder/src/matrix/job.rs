@@ -122,10 +122,14 @@ impl Job<'_> {
                 // What the engine reported decides the step, not the log's wording.
                 let result = e.downcast_ref::<BuildFailed>().and_then(BuildFailed::result);
                 outcome.detected = result.map(|r| r.detected.clone()).unwrap_or_default();
-                let nothing = result
-                    .and_then(|r| r.error.as_ref())
-                    .is_some_and(|f| matches!(f.kind, FailureKind::NothingDetected { .. }));
-                let step = if nothing || outcome.detected.is_empty() { StepName::Detect } else { StepName::Build };
+                // Detect failed when nothing detected the app; without a result (the engine was
+                // killed, or the host gave up on it) the build is what failed.
+                let at_detect = result.is_some_and(|r| {
+                    let nothing =
+                        r.error.as_ref().is_some_and(|f| matches!(f.kind, FailureKind::NothingDetected { .. }));
+                    nothing || (r.detected.is_empty() && r.undetected.is_empty())
+                });
+                let step = if at_detect { StepName::Detect } else { StepName::Build };
                 let message = crate::output::error_chain(e.as_ref());
                 return Err(StepError { step, message, log: build_log });
             }

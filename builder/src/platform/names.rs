@@ -9,15 +9,21 @@ pub const INTERNAL_SUFFIX: &str = ".slipway.invalid";
 /// Names Dokku and slipway reserve for themselves.
 const RESERVED_APPS: [&str; 3] = ["slipway", "global", "tls"];
 
-/// Dokku's rule: lowercase letters, digits, `-` and `.`, starting with a letter or digit; no
-/// `..`, no trailing `-` or `.`, at most 63 characters, and not a reserved name.
-pub fn validate_app_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
+/// Whether a name is safe in paths and nginx config: lowercase letters, digits, `-` and `.`,
+/// starting with a letter or digit, no `..`, at most 63 characters. Every app name ever
+/// accepted passes; [`validate_app_name`] is stricter for new apps.
+pub fn is_safe_app_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && !name.contains("..")
-        && !name.ends_with(['-', '.']);
+}
+
+/// Dokku's rule: lowercase letters, digits, `-` and `.`, starting with a letter or digit; no
+/// `..`, no trailing `-` or `.`, at most 63 characters, and not a reserved name.
+pub fn validate_app_name(name: &str) -> Result<()> {
+    let ok = is_safe_app_name(name) && !name.ends_with(['-', '.']);
     if !ok {
         bail!(
             "{name:?} is not a valid app name: use lowercase letters, digits, '-' and '.', starting with a letter or digit and not ending with '-' or '.'"
@@ -70,6 +76,14 @@ mod tests {
         }
         for bad in ["", "-x", "My_App", "a..b", "app-", "app.", "x/y", "slipway", &"a".repeat(64)] {
             assert!(validate_app_name(bad).is_err(), "{bad}");
+        }
+        // Names older slipways accepted stay usable (paths, router), though new apps may not
+        // take them; nothing unsafe passes.
+        for old in ["app-", "tls", "a.b."] {
+            assert!(is_safe_app_name(old) && validate_app_name(old).is_err(), "{old}");
+        }
+        for unsafe_name in ["../x", "a/b", "a..b", "A", "", "-x", "x y"] {
+            assert!(!is_safe_app_name(unsafe_name), "{unsafe_name}");
         }
     }
 

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use super::names::{validate_app_name, validate_domain, validate_listen};
+use super::names::{is_safe_app_name, validate_domain, validate_listen};
 
 /// A host name that can never be an app's: it answers with the configuration's generation, so
 /// a reload can be awaited (nginx reloads asynchronously).
@@ -208,13 +208,25 @@ server {{
     }
 
     fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
-        // Checked where they entered, and again here, where they become nginx config.
-        validate_app_name(app)?;
-        for host in hosts {
-            if validate_domain(host)? != *host {
-                bail!("{host:?} is not a lowercase host name");
-            }
+        // Checked where they entered, and again here, where they become nginx config. A name
+        // stored before those checks existed is left out, with a warning, rather than written.
+        if !is_safe_app_name(app) {
+            bail!("{app:?} is not a safe app name for the router");
         }
+        let hosts: Vec<String> = hosts
+            .iter()
+            .filter(|h| {
+                let ok = validate_domain(h).is_ok_and(|d| d == **h);
+                if !ok {
+                    crate::output::warn(format!(
+                        "{h:?} is not a lowercase host name: not routed (remove it with domains:remove)"
+                    ));
+                }
+                ok
+            })
+            .cloned()
+            .collect();
+        let hosts = &hosts[..];
         std::fs::create_dir_all(self.dir.join("apps"))?;
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();

@@ -102,8 +102,18 @@ impl GlobalSettings {
             keep_releases: number(Global::KeepReleases)? as usize,
             stop_timeout: number(Global::StopTimeout)?,
             git_auto_create: get(Global::GitAutoCreate)? != "false",
-            domain: get(Global::Domain)?,
-            router_listen: get(Global::RouterListen)?,
+            domain: get(Global::Domain)?.to_ascii_lowercase(),
+            router_listen: {
+                let listen = get(Global::RouterListen)?;
+                match super::names::validate_listen(&listen) {
+                    Ok(()) => listen,
+                    // Stored before listen addresses were checked: never written into nginx.
+                    Err(e) => {
+                        crate::output::warn(format!("{e:#}; the router listens on the default instead"));
+                        Global::RouterListen.default_value()
+                    }
+                }
+            },
         })
     }
 

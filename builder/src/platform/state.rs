@@ -69,6 +69,9 @@ const MIGRATIONS: &[&str] = &[
     // 2: builds from git pushes: who runs them (for cancel), which revision and branch
     "ALTER TABLE deploys ADD COLUMN pid INTEGER;
      ALTER TABLE deploys ADD COLUMN source_version TEXT;",
+    // 3: domains are stored lowercase (host names are case-insensitive; nginx config is
+    //    written from them)
+    "UPDATE OR IGNORE domains SET domain = lower(domain);",
 ];
 
 pub struct State {
@@ -257,7 +260,9 @@ impl State {
     }
 
     pub fn remove_domain(&self, app: &str, domain: &str) -> Result<()> {
-        let n = self.conn.execute("DELETE FROM domains WHERE app = ?1 AND domain = ?2", params![app, domain])?;
+        let n = self
+            .conn
+            .execute("DELETE FROM domains WHERE app = ?1 AND lower(domain) = lower(?2)", params![app, domain])?;
         if n == 0 {
             bail!("app '{app}' has no domain {domain}");
         }
@@ -494,5 +499,19 @@ mod tests {
         // Reopening keeps the schema version and data.
         let s = State::open(dir.path()).unwrap();
         assert_eq!(s.config("").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn domains_stored_by_older_versions_are_lowercased() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("demo").unwrap();
+        s.conn.execute("INSERT INTO domains (domain, app) VALUES ('WWW.Example.com', 'demo')", []).unwrap();
+        s.conn.pragma_update(None, "user_version", 2).unwrap();
+        drop(s);
+        let s = State::open(dir.path()).unwrap();
+        assert_eq!(s.domains("demo").unwrap(), ["www.example.com"]);
+        s.remove_domain("demo", "WWW.EXAMPLE.COM").unwrap();
+        assert!(s.domains("demo").unwrap().is_empty());
     }
 }

@@ -41,7 +41,7 @@ fn report_releases(state: &State, app: &str) -> Result<String> {
         out += &format!(
             "{mark}v{:<4} {:<10} {:<24} {:<12} {}\n",
             r.version,
-            r.status,
+            r.status.as_str(),
             r.description,
             r.build.to_string(),
             r.source_version.as_deref().map(|s| &s[..s.len().min(10)]).unwrap_or("")
