@@ -116,6 +116,10 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     let logs = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &format!("{app}.web.1")]);
     assert!(logs.contains("\"max-size\":\"10m\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
 
+    // ps:scale is capped (setting max-scale, default 20); a refused scale changes nothing.
+    let o = p.slipway(&["ps:scale", app, "web=21"]);
+    assert!(!o.status.success() && text(&o).contains("over the limit of 20"), "{}", text(&o));
+    assert!(p.ok(&["ps:report", app]).contains("Formation: web=1"));
     // ps:scale web=2: two containers behind the router.
     p.ok(&["ps:scale", app, "web=2"]);
     let report = p.ok(&["ps:report", app]);

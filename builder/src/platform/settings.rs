@@ -22,14 +22,23 @@ pub enum Global {
     Domain,
     /// The router's listen address.
     RouterListen,
+    /// The most containers `ps:scale` gives one process type.
+    MaxScale,
 }
 
 impl Global {
-    pub const ALL: [Global; 5] =
-        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::Domain, Global::RouterListen];
+    pub const ALL: [Global; 6] = [
+        Global::KeepReleases,
+        Global::StopTimeout,
+        Global::GitAutoCreate,
+        Global::MaxScale,
+        Global::Domain,
+        Global::RouterListen,
+    ];
 
     /// The ones `settings:set` changes (the others have commands of their own).
-    pub const SETTABLE: [Global; 3] = [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate];
+    pub const SETTABLE: [Global; 4] =
+        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::MaxScale];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -38,6 +47,7 @@ impl Global {
             Global::GitAutoCreate => "git.auto-create",
             Global::Domain => "domain",
             Global::RouterListen => "router.listen",
+            Global::MaxScale => "max-scale",
         }
     }
 
@@ -46,6 +56,7 @@ impl Global {
             Global::KeepReleases => "5".into(),
             Global::StopTimeout => "30".into(),
             Global::GitAutoCreate => "true".into(),
+            Global::MaxScale => "20".into(),
             Global::Domain => "slipway.localhost".into(),
             Global::RouterListen => {
                 if crate::sys::is_root() {
@@ -67,14 +78,14 @@ impl Global {
 
     pub fn validate(self, value: &str) -> Result<()> {
         let valid = match self {
-            Global::KeepReleases => value.parse::<u32>().is_ok_and(|n| n >= 1),
+            Global::KeepReleases | Global::MaxScale => value.parse::<u32>().is_ok_and(|n| n >= 1),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
             Global::RouterListen => return super::names::validate_listen(value),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases: 1 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -86,6 +97,7 @@ pub struct GlobalSettings {
     pub keep_releases: usize,
     pub stop_timeout: u32,
     pub git_auto_create: bool,
+    pub max_scale: u32,
     pub domain: String,
     pub router_listen: String,
 }
@@ -102,6 +114,7 @@ impl GlobalSettings {
             keep_releases: number(Global::KeepReleases)? as usize,
             stop_timeout: number(Global::StopTimeout)?,
             git_auto_create: get(Global::GitAutoCreate)? != "false",
+            max_scale: number(Global::MaxScale)?,
             domain: get(Global::Domain)?.to_ascii_lowercase(),
             router_listen: {
                 let listen = get(Global::RouterListen)?;
@@ -242,6 +255,8 @@ mod tests {
         assert!(Global::settable("domain").is_err(), "the domain has a command of its own");
         GlobalSettings::set(&s, Global::settable("keep-releases").unwrap(), "2").unwrap();
         assert_eq!(GlobalSettings::load(&s).unwrap().keep_releases, 2);
+        assert_eq!(GlobalSettings::load(&s).unwrap().max_scale, 20);
+        assert!(GlobalSettings::set(&s, Global::settable("max-scale").unwrap(), "0").is_err());
         AppSettings::set_limits(&s, "demo", None, Some("512M"), None).unwrap();
         AppSettings::set_limits(&s, "demo", Some("worker"), None, Some("0.5")).unwrap();
         assert!(AppSettings::set_limits(&s, "demo", None, None, Some("lots")).is_err());

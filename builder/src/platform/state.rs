@@ -90,6 +90,21 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| "/tmp/slipway".into())
 }
 
+/// Mode 0600 for a file of ours (a file someone else owns is left as it is).
+fn restrict(path: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    // SAFETY: geteuid has no preconditions.
+    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .with_context(|| format!("cannot make {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+/// At most this much of a build's log is kept in the database (the pusher saw all of it).
+pub const MAX_BUILD_LOG: usize = 2 * 1024 * 1024;
+
 impl State {
     pub fn open(data_dir: &Path) -> Result<State> {
         std::fs::create_dir_all(data_dir)
@@ -100,6 +115,10 @@ impl State {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        // Every config var and build log is in here: readable by slipway alone.
+        for file in ["slipway.db", "slipway.db-wal", "slipway.db-shm"] {
+            restrict(&data_dir.join(file))?;
+        }
         let version: usize = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             bail!("{} was written by a newer slipway (schema {version}); upgrade slipway", path.display());
@@ -384,7 +403,19 @@ impl State {
     }
 
     pub fn append_deploy_log(&self, id: i64, text: &str) -> Result<()> {
-        self.conn.execute("UPDATE deploys SET log = log || ?2 WHERE id = ?1", params![id, text])?;
+        // Past the cap, one marker line is kept instead of the rest.
+        let marker = format!(
+            "\n !     (the log was cut here: only its first {} are kept)\n",
+            crate::output::size(MAX_BUILD_LOG as u64)
+        );
+        self.conn.execute(
+            "UPDATE deploys SET log = CASE
+                 WHEN length(log) > ?3 THEN log
+                 WHEN length(log) + length(?2) > ?3 THEN substr(log || ?2, 1, ?3) || ?4
+                 ELSE log || ?2 END
+             WHERE id = ?1",
+            params![id, text, MAX_BUILD_LOG as i64, marker],
+        )?;
         Ok(())
     }
 
@@ -499,6 +530,25 @@ mod tests {
         // Reopening keeps the schema version and data.
         let s = State::open(dir.path()).unwrap();
         assert_eq!(s.config("").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn the_database_is_private_and_build_logs_are_capped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("demo").unwrap();
+        let mode = std::fs::metadata(dir.path().join("slipway.db")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let id = s.start_deploy("demo").unwrap();
+        let chunk = "x".repeat(1024 * 1024);
+        for _ in 0..5 {
+            s.append_deploy_log(id, &chunk).unwrap();
+        }
+        let log = s.deploy_log("demo", Some(id)).unwrap().unwrap().log;
+        assert!(log.len() < MAX_BUILD_LOG + 200, "{}", log.len());
+        assert!(log.ends_with("are kept)\n"), "{}", &log[log.len() - 80..]);
+        assert_eq!(log.matches("the log was cut here").count(), 1);
     }
 
     #[test]

@@ -6,12 +6,17 @@ use anyhow::{bail, Context, Result};
 
 use super::Platform;
 use crate::platform::runner::Runner;
+use crate::platform::settings::GlobalSettings;
 use crate::platform::state::State;
 
 /// `ps:scale APP TYPE=N...`
 pub async fn scale(p: &Platform, app: &str, counts: &[String]) -> Result<()> {
     let mut r = p.runner_for(app).await?;
     let counts = parse_scale(counts)?;
+    let max = GlobalSettings::load(&r.state)?.max_scale;
+    if let Some((kind, n)) = counts.iter().find(|(_, n)| **n > max as i64) {
+        bail!("{kind}={n} is over the limit of {max} containers a process type; an admin can raise it with `slipway settings:set max-scale N`");
+    }
     let _lock = r.lock(app)?;
     r.scale(app, &counts).await
 }
