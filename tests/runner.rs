@@ -144,6 +144,19 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("one-off"));
 
+    // A pushed app.json that is a link is refused before anything runs: the host never
+    // follows links out of a pushed tree.
+    let linked = tempfile::tempdir().unwrap();
+    for f in ["Procfile", "server.py"] {
+        std::fs::copy(fixture("null/null-greeting").join(f), linked.path().join(f)).unwrap();
+    }
+    std::os::unix::fs::symlink("/etc/passwd", linked.path().join("app.json")).unwrap();
+    let o = p.slipway(&["deploy", app, linked.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("app.json of the app is a symbolic link"), "{}", text(&o));
+    assert!(!text(&o).contains("root:"), "{}", text(&o));
+    assert_eq!(p.get(app).unwrap().1, "null-greeting");
+
     // A deploy whose health check fails: non-zero, the check named, the old release serving.
     let o = p.slipway(&["deploy", app, fixture("broken/failing-check").to_str().unwrap()]);
     assert_ne!(o.status.code(), Some(0));

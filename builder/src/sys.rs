@@ -16,6 +16,19 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The name of the user this process runs as (its uid when it has no name).
+pub fn user_name() -> String {
+    // SAFETY: getpwuid's result is read at once.
+    unsafe {
+        let uid = libc::geteuid();
+        let pw = libc::getpwuid(uid);
+        if pw.is_null() {
+            return uid.to_string();
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name).to_string_lossy().into_owned()
+    }
+}
+
 /// Started as root on a data dir that belongs to the git user (after `slipway install`):
 /// runs again as that user, so files root would create (the database's journal, router
 /// config, locks) stay writable by the hooks sshd runs as that user. Dokku's `dokku` command

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use crate::engine::fsutil::{has_app_file, read_app_file};
 use anyhow::{anyhow, Context, Result};
 use globset::{GlobBuilder, GlobMatcher};
 
@@ -19,13 +20,15 @@ use crate::output::progress::Step;
 /// Whether `dir` builds with its Dockerfile: it has one, and does not choose buildpacks
 /// (`BUILDPACK_URL` in config, the environment or `.env`, or a `.buildpacks` file).
 pub fn applies(dir: &Path, config: &Vars) -> Result<bool> {
-    if !dir.join("Dockerfile").is_file() {
+    // Read on the host: links in the pushed tree are not followed.
+    if !has_app_file(dir, "Dockerfile") {
         return Ok(false);
     }
+    let dotenv = read_app_file(dir, ".env")?.map(|t| crate::engine::envdir::parse_dotenv(&t)).transpose()?;
     let chooses_buildpacks = config.contains_key("BUILDPACK_URL")
         || std::env::var_os("BUILDPACK_URL").is_some()
-        || dir.join(".buildpacks").is_file()
-        || crate::engine::envdir::read_dotenv(dir)?.contains_key("BUILDPACK_URL");
+        || has_app_file(dir, ".buildpacks")
+        || dotenv.is_some_and(|d| d.contains_key("BUILDPACK_URL"));
     Ok(!chooses_buildpacks)
 }
 
@@ -38,8 +41,7 @@ pub struct DockerIgnore {
 
 impl DockerIgnore {
     pub fn read(dir: &Path) -> Result<DockerIgnore> {
-        let text = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
-        Self::parse(&text)
+        Self::parse(&read_app_file(dir, ".dockerignore")?.unwrap_or_default())
     }
 
     pub fn parse(text: &str) -> Result<DockerIgnore> {
@@ -108,7 +110,7 @@ pub struct DockerfileBuild<'a> {
 /// Builds the image; returns the port the app listens on (EXPOSE, else 5000).
 pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
     output::header("Dockerfile app detected");
-    let procfile = Procfile::read(b.dir)?.unwrap_or_default();
+    let procfile = read_app_file(b.dir, "Procfile")?.map(|t| Procfile::parse(&t)).transpose()?.unwrap_or_default();
     let process_types: BTreeMap<String, String> =
         procfile.processes.iter().map(|p| (p.name.clone(), p.command.clone())).collect();
     let dir = b.dir.to_path_buf();

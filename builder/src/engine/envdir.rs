@@ -76,6 +76,16 @@ pub fn read_dotenv(app_dir: &Path) -> Result<Vars> {
     Ok(vars)
 }
 
+/// `.env` text (`KEY=value` lines, optionally `export `), as [`read_dotenv`] reads the file.
+pub fn parse_dotenv(text: &str) -> Result<Vars> {
+    let mut vars = Vars::new();
+    for item in dotenvy::from_read_iter(text.as_bytes()) {
+        let (k, v) = item.context(".env is not valid KEY=value lines")?;
+        vars.insert(k, v);
+    }
+    Ok(vars)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -90,6 +90,29 @@ pub fn move_contents(src: &Path, dst: &Path, owner: Option<&AppUser>) -> Result<
     Ok(())
 }
 
+/// A file of an app that the host reads (app.json, Procfile, .env, .dockerignore): its text,
+/// None when it is missing. A symbolic link is refused, never followed: a pushed tree could
+/// point it anywhere on the host.
+pub fn read_app_file(dir: &Path, name: &str) -> Result<Option<String>> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {name} of the app")),
+        Ok(m) if m.file_type().is_symlink() => {
+            anyhow::bail!(
+                "{name} of the app is a symbolic link: slipway does not follow links here; commit the file itself"
+            )
+        }
+        Ok(m) if !m.is_file() => anyhow::bail!("{name} of the app is not a file"),
+        Ok(_) => std::fs::read_to_string(&path).map(Some).with_context(|| format!("cannot read {name} of the app")),
+    }
+}
+
+/// Whether `dir` has a regular file `name` (not a link to one).
+pub fn has_app_file(dir: &Path, name: &str) -> bool {
+    std::fs::symlink_metadata(dir.join(name)).is_ok_and(|m| m.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +147,17 @@ mod tests {
         assert!(dst.path().join("new").is_file());
         assert!(!dst.path().join("old").exists());
         assert!(!src.path().join("new").exists());
+    }
+
+    #[test]
+    fn app_files_read_on_the_host_are_never_links() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("app.json"), "{}").unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join(".env")).unwrap();
+        assert_eq!(read_app_file(dir.path(), "app.json").unwrap().as_deref(), Some("{}"));
+        assert_eq!(read_app_file(dir.path(), "Procfile").unwrap(), None);
+        let err = read_app_file(dir.path(), ".env").unwrap_err().to_string();
+        assert!(err.contains("is a symbolic link"), "{err}");
+        assert!(!has_app_file(dir.path(), ".env") && has_app_file(dir.path(), "app.json"));
     }
 }

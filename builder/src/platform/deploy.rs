@@ -45,6 +45,12 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         unpacked.path().to_path_buf()
     } else if source.is_dir() {
         source.canonicalize()?
+    } else if let Err(e) = std::fs::metadata(source).and_then(|_| std::fs::read_dir(source).map(|_| ())) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            let user = crate::sys::user_name();
+            bail!("cannot read {} as user {user} (slipway runs as the data dir's owner): permission denied; make it readable by {user}, or deploy from a directory {user} can read", source.display());
+        }
+        bail!("{} is neither a directory nor a tarball", source.display());
     } else {
         bail!("{} is neither a directory nor a tarball", source.display());
     };
@@ -52,7 +58,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let tag = format!("{}:v{version}", crate::containers::image::repository(app));
     let config = r.state.effective_config(app)?;
     let source_version = source_version.or_else(|| crate::engine::pipeline::git_revision(&dir));
-    let app_json = std::fs::read_to_string(dir.join("app.json")).ok();
+    let app_json = crate::engine::fsutil::read_app_file(&dir, "app.json")?;
     crate::platform::checks::parse(app_json.as_deref())?;
     let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
         let b = crate::containers::dockerfile::DockerfileBuild {
@@ -64,7 +70,8 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
             source_version: source_version.as_deref(),
         };
         crate::containers::dockerfile::build(&r.engine, &b).await?;
-        let types = crate::engine::procfile::Procfile::read(&dir)?.unwrap_or_default();
+        let procfile = crate::engine::fsutil::read_app_file(&dir, "Procfile")?;
+        let types = procfile.map(|t| crate::engine::procfile::Procfile::parse(&t)).transpose()?.unwrap_or_default();
         let mut types: BTreeMap<String, String> = types.processes.into_iter().map(|p| (p.name, p.command)).collect();
         types.entry("web".into()).or_default();
         (types, BuildKind::Dockerfile, None)
