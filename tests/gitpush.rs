@@ -382,3 +382,71 @@ fn submodules_are_part_of_the_build() {
     assert!(text(&o).contains("Fetching submodule vendor/lib"), "{}", text(&o));
     assert_eq!(s.get(app).unwrap(), (200, "from-submodule".to_string()));
 }
+
+/// A developer key works on the apps it created and the ones granted to it, nothing else; an
+/// admin key (every key added without --role) reaches everything; pushes record the key.
+#[test]
+fn developer_keys_reach_their_own_and_granted_apps_only() {
+    let s = Server::start("acl");
+    let dev = s.work.path().join("dev");
+    keygen(&dev);
+    let dev_name = "dev-acl";
+    let _ = s.slipway(&["ssh-keys:remove", dev_name]);
+    let o = s.slipway(&["ssh-keys:add", dev_name, dev.with_extension("pub").to_str().unwrap(), "--role", "developer"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let keys = text(&s.slipway(&["ssh-keys:list"]));
+    assert!(keys.lines().any(|l| l.starts_with(dev_name) && l.contains("developer")), "{keys}");
+    assert!(keys.lines().any(|l| l.starts_with(&s.key_name) && l.contains("admin")), "{keys}");
+
+    // An app the admin made: the developer can neither read, change, run, pull nor push it.
+    assert!(s.ssh(&s.key, "apps:create adminapp").status.success());
+    assert!(s.ssh(&s.key, "config:set adminapp SECRET=admin-only --no-restart").status.success());
+    for refused in [
+        "config:show adminapp",
+        "config:get adminapp SECRET",
+        "run adminapp true",
+        "domains:add adminapp api.adminapp.push.test",
+        "config:set --global X=1",
+        "acl:add adminapp dev-acl",
+        "git-upload-pack 'adminapp'",
+    ] {
+        let o = s.ssh(&dev, refused);
+        assert!(!o.status.success(), "{refused:?} was allowed: {}", text(&o));
+        assert!(!text(&o).contains("admin-only"), "{refused:?} leaked the value: {}", text(&o));
+    }
+    assert!(text(&s.ssh(&dev, "config:show adminapp")).contains("has no access to app 'adminapp'"));
+    assert!(!text(&s.ssh(&dev, "apps:list")).contains("adminapp"));
+    let null = fixture("null/null-greeting");
+    let checkout = s.checkout(&null, "adminapp");
+    let as_dev =
+        |dir: &Path, args: &[&str]| s.git_cmd(dir, args).env("GIT_SSH_COMMAND", s.ssh_command(&dev)).output().unwrap();
+    let o = as_dev(&checkout, &["push", "slipway", "main"]);
+    assert!(!o.status.success() && text(&o).contains("has no access"), "{}", text(&o));
+    assert!(text(&s.slipway(&["builds:list", "adminapp"])).lines().count() == 1, "nothing was built");
+
+    // Granted by an admin (over SSH), the developer may use it; revoked, not any more.
+    assert!(s.ssh(&s.key, "acl:add adminapp dev-acl").status.success());
+    assert!(text(&s.ssh(&dev, "config:show adminapp")).contains("admin-only"));
+    assert!(text(&s.ssh(&dev, "apps:list")).contains("adminapp"));
+    assert!(as_dev(&checkout, &["ls-remote", "slipway"]).status.success());
+    assert!(text(&s.ssh(&s.key, "acl:list adminapp")).contains("dev-acl"));
+    assert!(s.ssh(&s.key, "acl:remove adminapp dev-acl").status.success());
+    assert!(!s.ssh(&dev, "config:show adminapp").status.success());
+
+    // The developer's first push creates its own app; the build and release name the key.
+    let own = s.checkout(&null, "devapp");
+    let o = as_dev(&own, &["push", "slipway", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get("devapp").unwrap().1, "null-greeting");
+    assert!(text(&s.ssh(&dev, "builds:list devapp")).contains(dev_name));
+    assert!(text(&s.ssh(&dev, "releases devapp")).contains(dev_name));
+    assert!(text(&s.ssh(&dev, "acl:list devapp")).contains(&format!("owner: {dev_name}")));
+    // Its own domains under APP.GLOBAL_DOMAIN only; an admin may add any.
+    assert!(s.ssh(&dev, "domains:add devapp api.devapp.push.test").status.success());
+    assert!(text(&s.ssh(&dev, "domains:add devapp www.example.test")).contains("ask an admin"));
+    assert!(s.ssh(&s.key, "domains:add devapp www.example.test").status.success());
+    // The admin sees and reaches everything.
+    let all = text(&s.ssh(&s.key, "apps:list"));
+    assert!(all.contains("adminapp") && all.contains("devapp"), "{all}");
+    let _ = s.slipway(&["ssh-keys:remove", dev_name]);
+}

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Subcommand;
 
-use crate::platform::commands::{self as cmd, Platform};
+use crate::platform::access::{Caller, Need, Role};
+use crate::platform::commands::{self as cmd, Platform, GLOBAL};
 use crate::platform::settings::ChecksMode;
 
 /// App commands: on this host, and over SSH (`ssh slipway@HOST config:set APP K=V`).
@@ -105,6 +106,12 @@ pub enum AppCommand {
     BuildsOutput { app: String, id: Option<i64> },
     #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
     BuildsCancel { app: String },
+    #[command(name = "acl:add", about = "Let a developer key use an app (admins only)")]
+    AclAdd { app: String, key: String },
+    #[command(name = "acl:remove", about = "Take an app away from a developer key (admins only)")]
+    AclRemove { app: String, key: String },
+    #[command(name = "acl:list", about = "The app's owner and the keys granted it")]
+    AclList { app: String },
 }
 
 /// Platform commands for this host only (they take host paths or change global settings).
@@ -147,7 +154,12 @@ pub enum HostCommand {
     #[command(name = "settings:show", about = "Show the platform settings")]
     SettingsShow,
     #[command(name = "ssh-command", hide = true)]
-    SshDispatch { key: String },
+    SshDispatch {
+        /// The key's role (in its authorized_keys line)
+        #[arg(long, value_enum, default_value = "admin")]
+        role: Role,
+        key: String,
+    },
     #[command(name = "git-hook", hide = true)]
     GitHook { app: String },
 }
@@ -160,6 +172,9 @@ pub enum KeyCommand {
         name: String,
         /// The public key file, or - for standard input [default: -]
         keyfile: Option<PathBuf>,
+        /// admin: everything SSH offers (Dokku's only kind); developer: its own and granted apps
+        #[arg(long, value_enum, default_value = "admin")]
+        role: Role,
     },
     #[command(name = "ssh-keys:remove")]
     SshKeysRemove { name: String },
@@ -174,6 +189,39 @@ pub enum KeyCommand {
         #[arg(long, default_value = "127.0.0.1")]
         sshd_address: String,
     },
+}
+
+/// What an app command touches, for the caller's access check over SSH.
+pub fn need(command: &AppCommand) -> Need {
+    use AppCommand as C;
+    let app = |a: &str| if a == GLOBAL { Need::Admin } else { Need::App(a.to_string()) };
+    match command {
+        C::AppsList => Need::Nothing,
+        C::AppsCreate { .. } => Need::Create,
+        C::ConfigSet { app: a, .. } | C::ConfigUnset { app: a, .. } | C::ConfigGet { app: a, .. } => app(a),
+        C::ConfigShow { app: a } => app(a),
+        C::DomainsAdd { app, domain } => Need::Domain { app: app.clone(), domain: domain.clone() },
+        C::AclAdd { .. } | C::AclRemove { .. } => Need::Admin,
+        C::AppsInfo { app: a }
+        | C::PsScale { app: a, .. }
+        | C::PsRestart { app: a }
+        | C::PsStop { app: a }
+        | C::PsStart { app: a }
+        | C::PsReport { app: a }
+        | C::Releases { app: a }
+        | C::Rollback { app: a, .. }
+        | C::Logs { app: a, .. }
+        | C::Run { app: a, .. }
+        | C::DomainsRemove { app: a, .. }
+        | C::DomainsReport { app: a }
+        | C::ChecksDisable { app: a }
+        | C::ChecksEnable { app: a }
+        | C::ChecksSkip { app: a }
+        | C::BuildsList { app: a }
+        | C::BuildsOutput { app: a, .. }
+        | C::BuildsCancel { app: a }
+        | C::AclList { app: a } => app(a),
+    }
 }
 
 /// Runs an app command; returns the exit code.
@@ -208,6 +256,9 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::BuildsList { app } => cmd::builds::list(p, &app)?,
         C::BuildsOutput { app, id } => cmd::builds::output(p, &app, id)?,
         C::BuildsCancel { app } => cmd::builds::cancel(p, &app)?,
+        C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
+        C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
+        C::AclList { app } => cmd::acl::list(p, &app)?,
     }
     Ok(0)
 }
@@ -225,7 +276,7 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
         C::StorageMount { app, mount } => cmd::settings::mount(p, &app, &mount)?,
         C::SettingsSet { key, value } => cmd::settings::set(p, &key, &value)?,
         C::SettingsShow => cmd::settings::show(p)?,
-        C::SshDispatch { key } => return super::ssh_dispatch(p, &key).await,
+        C::SshDispatch { key, role } => return super::ssh_dispatch(p, Caller { key, role }).await,
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
     }
     Ok(0)
@@ -235,13 +286,18 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
 pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path) -> Result<i32> {
     use crate::gitpush::keys::{read_key_source, AuthorizedKeys};
     match command {
-        KeyCommand::SshKeysAdd { name, keyfile } => {
+        KeyCommand::SshKeysAdd { name, keyfile, role } => {
             let keys = AuthorizedKeys::for_user(git_user)?;
             let text = read_key_source(keyfile.as_deref())?;
             let exe = std::env::current_exe()?;
-            let command = format!("{} --data-dir {} ssh-command", exe.display(), data_dir.display());
+            let command =
+                format!("{} --data-dir {} ssh-command --role {}", exe.display(), data_dir.display(), role.as_str());
             let entry = keys.add(&name, &text, &command)?;
-            crate::output::header(format!("Added key {name} ({}) for {git_user}", entry.key.fingerprint()));
+            crate::output::header(format!(
+                "Added key {name} ({}, {}) for {git_user}",
+                entry.key.fingerprint(),
+                role.as_str()
+            ));
         }
         KeyCommand::SshKeysRemove { name } => {
             AuthorizedKeys::for_user(git_user)?.remove(&name)?;
@@ -249,7 +305,7 @@ pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path)
         }
         KeyCommand::SshKeysList => {
             for e in AuthorizedKeys::for_user(git_user)?.entries()? {
-                println!("{:<20} {} {}", e.name, e.key.kind, e.key.fingerprint());
+                println!("{:<20} {:<10} {} {}", e.name, e.role.as_str(), e.key.kind, e.key.fingerprint());
             }
         }
         KeyCommand::Install { sshd_port, sshd_address } => {

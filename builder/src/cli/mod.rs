@@ -22,6 +22,7 @@ use crate::engine::exec::ExecError;
 use crate::engine::paths::Paths;
 use crate::gitpush::dispatch::{self, Request};
 use crate::output;
+use crate::platform::access::Caller;
 use crate::platform::commands::Platform;
 use apps::{AppCommand, HostCommand, KeyCommand};
 use build::{BuildArgs, MatrixArgs};
@@ -173,7 +174,10 @@ fn run(cli: Cli) -> Result<i32> {
             )?;
         }
     }
-    let platform = Platform { data_dir: data_dir.clone(), router_listen: cli.router_listen.clone() };
+    // A deploy a push started records the pushing key (the hook passes it on).
+    let actor = std::env::var("SLIPWAY_PUSHER").unwrap_or_else(|_| crate::sys::user_name() + " (cli)");
+    let platform =
+        Platform { data_dir: data_dir.clone(), router_listen: cli.router_listen.clone(), actor, caller: None };
     match cli.command {
         Command::Build(args) => build::build(*args, toml),
         Command::Matrix(args) => build::matrix(*args, toml),
@@ -205,9 +209,9 @@ fn run(cli: Cli) -> Result<i32> {
 
 /// `ssh-command KEY`: git's requests are handled by the dispatcher; an app command is parsed
 /// with [`SshCli`] (no global options) and runs here, as the same function the CLI calls.
-async fn ssh_dispatch(p: &Platform, key: &str) -> Result<i32> {
+async fn ssh_dispatch(p: &Platform, caller: Caller) -> Result<i32> {
     let allowed: Vec<String> = SshCli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-    let argv = match dispatch::dispatch(&p.data_dir, key, &allowed)? {
+    let argv = match dispatch::dispatch(&p.data_dir, &caller, &allowed)? {
         Request::Greeted(code) => return Ok(code),
         Request::Command(argv) => argv,
     };
@@ -218,7 +222,10 @@ async fn ssh_dispatch(p: &Platform, key: &str) -> Result<i32> {
             return Ok(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    apps::run_app(p, command).await
+    // Every argument is parsed and the caller's access checked before anything runs.
+    caller.check(&p.state()?, &apps::need(&command))?;
+    let p = Platform { actor: caller.key.clone(), caller: Some(caller), ..p.clone() };
+    apps::run_app(&p, command).await
 }
 
 /// Runs host orchestration (the Docker side) on a tokio runtime.

@@ -10,6 +10,7 @@ use std::process::Command;
 
 use anyhow::{anyhow, bail, Context, Result};
 
+use crate::platform::access::{Caller, Need};
 use crate::platform::names::is_safe_app_name;
 use crate::platform::settings::GlobalSettings;
 use crate::platform::state::State;
@@ -64,7 +65,8 @@ pub enum Request {
 /// `slipway ssh-command KEY`: what sshd runs for every connection. git's requests replace this
 /// process with git; a platform command is handed back only when `allowed` (the app commands'
 /// names, from their one definition) has it.
-pub fn dispatch(data_dir: &Path, key: &str, allowed: &[String]) -> Result<Request> {
+pub fn dispatch(data_dir: &Path, caller: &Caller, allowed: &[String]) -> Result<Request> {
+    let key = &caller.key;
     let original = std::env::var("SSH_ORIGINAL_COMMAND").unwrap_or_default();
     if original.trim().is_empty() {
         eprintln!("Hi {key}! This is slipway: push with `git push slipway@HOST:APP main`, or run `ssh slipway@HOST apps:list`.");
@@ -75,14 +77,19 @@ pub fn dispatch(data_dir: &Path, key: &str, allowed: &[String]) -> Result<Reques
         [git, path] if git == "git-receive-pack" || git == "git-upload-pack" => {
             let app = app_from_path(path)?;
             let mut state = State::open(data_dir)?;
-            if !state.app_exists(&app)? {
+            if state.app_exists(&app)? {
+                caller.check(&state, &Need::App(app.clone()))?;
+            } else {
                 if git == "git-upload-pack" {
+                    // A developer is told the same as for an app it may not use.
+                    caller.check(&state, &Need::App(app.clone()))?;
                     bail!("app '{app}' does not exist");
                 }
                 if !GlobalSettings::load(&state)?.git_auto_create {
                     bail!("app '{app}' does not exist; create it with `ssh slipway@HOST apps:create {app}`");
                 }
                 state.create_app(&app)?;
+                state.set_owner(&app, key)?;
                 eprintln!("-----> Created app {app}");
             }
             let repo = ensure_repo(data_dir, &app, &std::env::current_exe()?)?;

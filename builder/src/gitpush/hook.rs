@@ -65,7 +65,9 @@ fn deploy_revision(data_dir: &Path, state: &State, app: &str, rev: &str) -> Resu
     super::export::export(rev, source.path())?;
     let short = &rev[..rev.len().min(10)];
     println!("-----> Building {app} at {short}");
-    let id = state.start_deploy(app)?;
+    // The key that pushed (sshd's forced command names it; the dispatcher passes it on).
+    let pusher = std::env::var("SLIPWAY_PUSHER").unwrap_or_else(|_| crate::sys::user_name());
+    let id = state.start_deploy(app, &pusher)?;
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .arg("--data-dir")

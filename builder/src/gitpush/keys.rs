@@ -2,6 +2,7 @@
 //! each with a forced command naming the key, so sshd only ever runs `slipway ssh-command`
 //! (`dispatch.rs`), never a shell, and no forwarding or pty.
 
+use crate::platform::access::Role;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -77,6 +78,7 @@ pub struct AuthorizedKeys {
 pub struct Entry {
     pub name: String,
     pub key: PublicKey,
+    pub role: Role,
 }
 
 impl AuthorizedKeys {
@@ -143,7 +145,7 @@ impl AuthorizedKeys {
         }
         text += &format!("command=\"{command} {name}\",{RESTRICTIONS} {} {} slipway:{name}\n", key.kind, key.blob);
         self.write(&text)?;
-        Ok(Entry { name: name.to_string(), key })
+        Ok(Entry { name: name.to_string(), key, role: role_of(command) })
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -185,7 +187,17 @@ fn parse_line(line: &str) -> Option<Entry> {
     let mut fields = rest.trim_start_matches(',').split_whitespace().skip(1);
     let kind = fields.next()?.to_string();
     let blob = fields.next()?.to_string();
-    Some(Entry { name, key: PublicKey { kind, blob } })
+    Some(Entry { name, key: PublicKey { kind, blob }, role: role_of(command) })
+}
+
+/// The role a forced command gives its key (`ssh-command --role developer NAME`); keys added
+/// before roles existed are admins, as every Dokku key is.
+fn role_of(command: &str) -> Role {
+    if command.split(' ').collect::<Vec<_>>().windows(2).any(|w| w == ["--role", "developer"]) {
+        Role::Developer
+    } else {
+        Role::Admin
+    }
 }
 
 pub fn home_of(user: &str) -> Result<PathBuf> {

@@ -18,7 +18,7 @@ pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Op
     // A git push records its build itself (with the full log) and says which record is ours.
     let deploy_id = match std::env::var("SLIPWAY_DEPLOY_ID").ok().and_then(|i| i.parse().ok()) {
         Some(id) => id,
-        None => r.state.start_deploy(app)?,
+        None => r.state.start_deploy(app, &r.actor)?,
     };
     let result = deploy_locked(r, app, source, source_version).await;
     let (status, version) = match &result {
@@ -109,6 +109,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         app_json,
         created_at: 0,
         status: ReleaseStatus::Pending,
+        pusher: Some(r.actor.clone()),
     };
     let recorded = r.state.add_release(&release)?;
     r.rollout(app, recorded).await?;
@@ -143,7 +144,8 @@ pub async fn rollback(r: &mut Runner, app: &str, target: Option<&str>) -> Result
     if !r.engine.image_exists(&target.image).await? {
         bail!("the image of v{} is gone (only the last releases are kept); roll back to a newer one", target.version);
     }
-    let release = Release { description: format!("Rollback to v{}", target.version), ..target };
+    let release =
+        Release { description: format!("Rollback to v{}", target.version), pusher: Some(r.actor.clone()), ..target };
     let version = r.state.add_release(&release)?;
     r.rollout(app, version).await?;
     Ok(version)

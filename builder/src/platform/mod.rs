@@ -3,6 +3,7 @@
 //! deploy [`checks`], builds and deploys ([`deploy`]), and every Dokku-style command
 //! ([`commands`]), which the CLI and the SSH dispatcher both call.
 
+pub mod access;
 pub mod checks;
 pub mod commands;
 pub mod deploy;

@@ -80,6 +80,8 @@ pub struct Release {
     pub app_json: Option<String>,
     pub created_at: i64,
     pub status: ReleaseStatus,
+    /// Who made it: an SSH key's name, or `USER (cli)` on the host.
+    pub pusher: Option<String>,
 }
 
 /// A build and deploy, as `builds:list` shows it.
@@ -91,6 +93,7 @@ pub struct Deploy {
     pub finished_at: Option<i64>,
     pub status: DeployStatus,
     pub source_version: Option<String>,
+    pub pusher: Option<String>,
 }
 
 /// A build's full log.

@@ -35,6 +35,8 @@ pub struct Runner {
     pub engine: Engine,
     pub state: State,
     pub router: Router,
+    /// Who asks (recorded with the releases it makes).
+    pub actor: String,
 }
 
 /// A held per-app lock (flock: the kernel drops it when the holder dies).
@@ -64,7 +66,7 @@ impl Runner {
         }
         let listen = GlobalSettings::load(&state)?.router_listen;
         let engine = Engine::connect().await?;
-        Ok(Runner { engine, router: Router::new(data_dir, &listen), state })
+        Ok(Runner { engine, router: Router::new(data_dir, &listen), state, actor: crate::sys::user_name() + " (cli)" })
     }
 
     pub fn lock(&self, app: &str) -> Result<AppLock> {
@@ -478,7 +480,12 @@ impl Runner {
             return Ok(None);
         }
         let Some(current) = self.state.current_release(app)? else { return Ok(None) };
-        let release = Release { config: self.state.effective_config(app)?, description: description.into(), ..current };
+        let release = Release {
+            config: self.state.effective_config(app)?,
+            description: description.into(),
+            pusher: Some(self.actor.clone()),
+            ..current
+        };
         let version = self.state.add_release(&release)?;
         let tag = format!("{}:v{version}", crate::containers::image::repository(app));
         let (repo, t) = tag.split_once(':').expect("tag has a colon");

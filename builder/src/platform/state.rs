@@ -72,6 +72,16 @@ const MIGRATIONS: &[&str] = &[
     // 3: domains are stored lowercase (host names are case-insensitive; nginx config is
     //    written from them)
     "UPDATE OR IGNORE domains SET domain = lower(domain);",
+    // 4: who may do what: each app's owner (the key that created it), grants (dokku-acl's),
+    //    and who made each build and release
+    "ALTER TABLE apps ADD COLUMN owner TEXT;
+     CREATE TABLE acl (
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        key TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+     );
+     ALTER TABLE deploys ADD COLUMN pusher TEXT;
+     ALTER TABLE releases ADD COLUMN pusher TEXT;",
 ];
 
 pub struct State {
@@ -165,6 +175,43 @@ impl State {
     pub fn apps(&self) -> Result<Vec<String>> {
         let mut stmt = self.conn.prepare("SELECT name FROM apps ORDER BY name")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The key that created the app (None for apps created on the host).
+    pub fn owner(&self, app: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT owner FROM apps WHERE name = ?1", [app], |r| r.get(0)).optional()?.flatten())
+    }
+
+    pub fn set_owner(&self, app: &str, key: &str) -> Result<()> {
+        self.conn.execute("UPDATE apps SET owner = ?2 WHERE name = ?1", params![app, key])?;
+        Ok(())
+    }
+
+    /// Whether `key` owns `app` or was granted it.
+    pub fn may_use(&self, app: &str, key: &str) -> Result<bool> {
+        let granted = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM apps WHERE name = ?1 AND (owner = ?2 OR EXISTS (SELECT 1 FROM acl WHERE app = ?1 AND key = ?2))",
+                params![app, key],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(granted.is_some())
+    }
+
+    pub fn grant(&self, app: &str, key: &str) -> Result<bool> {
+        Ok(self.conn.execute("INSERT OR IGNORE INTO acl (app, key) VALUES (?1, ?2)", params![app, key])? > 0)
+    }
+
+    pub fn revoke(&self, app: &str, key: &str) -> Result<bool> {
+        Ok(self.conn.execute("DELETE FROM acl WHERE app = ?1 AND key = ?2", params![app, key])? > 0)
+    }
+
+    pub fn grants(&self, app: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn.prepare("SELECT key FROM acl WHERE app = ?1 ORDER BY key")?;
+        let rows = stmt.query_map([app], |r| r.get(0))?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
@@ -306,10 +353,11 @@ impl State {
             app_json: r.get(9)?,
             created_at: r.get(10)?,
             status: r.get(11)?,
+            pusher: r.get(12)?,
         })
     }
 
-    const RELEASE_COLUMNS: &'static str = "app, version, image, slug_digest, buildpack, process_types, source_version, config, description, app_json, created_at, status";
+    const RELEASE_COLUMNS: &'static str = "app, version, image, slug_digest, buildpack, process_types, source_version, config, description, app_json, created_at, status, pusher";
 
     pub fn releases(&self, app: &str) -> Result<Vec<Release>> {
         let sql = format!("SELECT {} FROM releases WHERE app = ?1 ORDER BY version DESC", Self::RELEASE_COLUMNS);
@@ -348,7 +396,7 @@ impl State {
             })?;
         tx.execute(
             &format!(
-                "INSERT INTO releases ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO releases ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 Self::RELEASE_COLUMNS
             ),
             params![
@@ -363,7 +411,8 @@ impl State {
                 r.description,
                 r.app_json,
                 now(),
-                ReleaseStatus::Pending
+                ReleaseStatus::Pending,
+                r.pusher
             ],
         )?;
         tx.commit()?;
@@ -386,10 +435,10 @@ impl State {
 
     // -- deploy records
 
-    pub fn start_deploy(&self, app: &str) -> Result<i64> {
+    pub fn start_deploy(&self, app: &str, pusher: &str) -> Result<i64> {
         self.conn.execute(
-            "INSERT INTO deploys (app, started_at, status) VALUES (?1, ?2, ?3)",
-            params![app, now(), DeployStatus::Running],
+            "INSERT INTO deploys (app, started_at, status, pusher) VALUES (?1, ?2, ?3, ?4)",
+            params![app, now(), DeployStatus::Running, pusher],
         )?;
         Ok(self.conn.last_insert_rowid())
     }
@@ -422,7 +471,7 @@ impl State {
     /// Build records, newest first.
     pub fn deploys(&self, app: &str) -> Result<Vec<Deploy>> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, release, started_at, finished_at, status, source_version FROM deploys WHERE app = ?1 ORDER BY id DESC",
+            "SELECT id, release, started_at, finished_at, status, source_version, pusher FROM deploys WHERE app = ?1 ORDER BY id DESC",
         )?;
         let rows = stmt.query_map([app], |r| {
             Ok(Deploy {
@@ -432,6 +481,7 @@ impl State {
                 finished_at: r.get(3)?,
                 status: r.get(4)?,
                 source_version: r.get(5)?,
+                pusher: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -515,6 +565,7 @@ mod tests {
             app_json: None,
             created_at: 0,
             status: ReleaseStatus::Pending,
+            pusher: Some("alice".into()),
         };
         assert_eq!(s.add_release(&r).unwrap(), 1);
         assert_eq!(s.add_release(&r).unwrap(), 2);
@@ -540,7 +591,7 @@ mod tests {
         s.create_app("demo").unwrap();
         let mode = std::fs::metadata(dir.path().join("slipway.db")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let id = s.start_deploy("demo").unwrap();
+        let id = s.start_deploy("demo", "alice").unwrap();
         let chunk = "x".repeat(1024 * 1024);
         for _ in 0..5 {
             s.append_deploy_log(id, &chunk).unwrap();
@@ -554,11 +605,13 @@ mod tests {
     #[test]
     fn domains_stored_by_older_versions_are_lowercased() {
         let dir = tempfile::tempdir().unwrap();
-        let mut s = State::open(dir.path()).unwrap();
-        s.create_app("demo").unwrap();
-        s.conn.execute("INSERT INTO domains (domain, app) VALUES ('WWW.Example.com', 'demo')", []).unwrap();
-        s.conn.pragma_update(None, "user_version", 2).unwrap();
-        drop(s);
+        // A database as schema 2 left it.
+        let conn = Connection::open(dir.path().join("slipway.db")).unwrap();
+        conn.execute_batch(&MIGRATIONS[..2].join(";\n")).unwrap();
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.execute("INSERT INTO apps (name, created_at) VALUES ('demo', 0)", []).unwrap();
+        conn.execute("INSERT INTO domains (domain, app) VALUES ('WWW.Example.com', 'demo')", []).unwrap();
+        drop(conn);
         let s = State::open(dir.path()).unwrap();
         assert_eq!(s.domains("demo").unwrap(), ["www.example.com"]);
         s.remove_domain("demo", "WWW.EXAMPLE.COM").unwrap();

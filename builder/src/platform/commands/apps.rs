@@ -8,7 +8,11 @@ use crate::platform::runner::Runner;
 
 /// `apps:create APP`
 pub fn create(p: &Platform, app: &str) -> Result<()> {
-    p.state()?.create_app(app)?;
+    let mut state = p.state()?;
+    state.create_app(app)?;
+    if let Some(caller) = &p.caller {
+        state.set_owner(app, &caller.key)?;
+    }
     output::header(format!("Created app {app}; deploy it with `slipway deploy {app} DIR` or git push"));
     Ok(())
 }
@@ -16,8 +20,11 @@ pub fn create(p: &Platform, app: &str) -> Result<()> {
 /// `apps:list`
 pub fn list(p: &Platform) -> Result<()> {
     println!("=== apps");
-    for app in p.state()?.apps()? {
-        println!("{app}");
+    let state = p.state()?;
+    for app in state.apps()? {
+        if p.caller.as_ref().map_or(Ok(true), |c| c.sees(&state, &app))? {
+            println!("{app}");
+        }
     }
     Ok(())
 }

@@ -12,7 +12,8 @@ pub fn list(p: &Platform, app: &str) -> Result<()> {
         let took = d.finished_at.map(|f| format!("{}s", f - d.started_at)).unwrap_or_else(|| "-".into());
         let rev = d.source_version.map(|r| r[..r.len().min(10)].to_string()).unwrap_or_default();
         let release = d.release.map(|r| format!("v{r}")).unwrap_or_default();
-        println!("{:<6} {:<10} {took:<6} {release:<6} {rev}", d.id, d.status.as_str());
+        let by = d.pusher.unwrap_or_default();
+        println!("{:<6} {:<10} {took:<6} {release:<6} {rev:<10} {by}", d.id, d.status.as_str());
     }
     Ok(())
 }

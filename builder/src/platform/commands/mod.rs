@@ -2,6 +2,7 @@
 //! by the SSH dispatcher alike. Each prints Dokku-style output and returns one error; the
 //! caller prints it once. Commands that only read or write state do not need Docker.
 
+pub mod acl;
 pub mod apps;
 pub mod builds;
 pub mod checks;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::access::Caller;
 use super::runner::Runner;
 use super::state::State;
 
@@ -25,6 +27,10 @@ pub struct Platform {
     pub data_dir: PathBuf,
     /// `--router-listen`: remembered when given.
     pub router_listen: Option<String>,
+    /// Who asks: an SSH key's name, or `USER (cli)` on the host; recorded with releases.
+    pub actor: String,
+    /// The key a command came in with over SSH (None on the host, where everyone is an admin).
+    pub caller: Option<Caller>,
 }
 
 /// `--global` in place of an app name: global config.
@@ -44,8 +50,9 @@ impl Platform {
 
     /// The runner (state, Docker and router), once `app` is known to exist.
     pub async fn runner_for(&self, app: &str) -> Result<Runner> {
-        let r = Runner::open(&self.data_dir, self.router_listen.clone()).await?;
+        let mut r = Runner::open(&self.data_dir, self.router_listen.clone()).await?;
         r.state.require_app(app)?;
+        r.actor = self.actor.clone();
         Ok(r)
     }
 

@@ -39,12 +39,13 @@ fn report_releases(state: &State, app: &str) -> Result<String> {
     for r in state.releases(app)? {
         let mark = if Some(r.version) == current { "*" } else { " " };
         out += &format!(
-            "{mark}v{:<4} {:<10} {:<24} {:<12} {}\n",
+            "{mark}v{:<4} {:<10} {:<24} {:<12} {:<10} {}\n",
             r.version,
             r.status.as_str(),
             r.description,
             r.build.to_string(),
-            r.source_version.as_deref().map(|s| &s[..s.len().min(10)]).unwrap_or("")
+            r.source_version.as_deref().map(|s| &s[..s.len().min(10)]).unwrap_or(""),
+            r.pusher.as_deref().unwrap_or("")
         );
     }
     Ok(out)
