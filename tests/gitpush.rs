@@ -415,6 +415,11 @@ fn developer_keys_reach_their_own_and_granted_apps_only() {
         assert!(!text(&o).contains("admin-only"), "{refused:?} leaked the value: {}", text(&o));
     }
     assert!(text(&s.ssh(&dev, "config:show adminapp")).contains("has no access to app 'adminapp'"));
+    // No global option exists over SSH, for anyone: another data dir, a router address.
+    for global in ["apps:list --data-dir /tmp", "--data-dir /tmp apps:list", "apps:list --router-listen 127.0.0.1:1"] {
+        let o = s.ssh(&s.key, global);
+        assert!(!o.status.success(), "{global:?} was allowed: {}", text(&o));
+    }
     assert!(!text(&s.ssh(&dev, "apps:list")).contains("adminapp"));
     let null = fixture("null/null-greeting");
     let checkout = s.checkout(&null, "adminapp");
@@ -429,6 +434,10 @@ fn developer_keys_reach_their_own_and_granted_apps_only() {
     assert!(text(&s.ssh(&dev, "config:show adminapp")).contains("admin-only"));
     assert!(text(&s.ssh(&dev, "apps:list")).contains("adminapp"));
     assert!(as_dev(&checkout, &["ls-remote", "slipway"]).status.success());
+    // Pushed objects are checked by git before it takes them.
+    let repo = s.data.join("repos/adminapp.git");
+    let o = Command::new("git").arg("--git-dir").arg(&repo).args(["config", "receive.fsckObjects"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "true", "{}", text(&o));
     assert!(text(&s.ssh(&s.key, "acl:list adminapp")).contains("dev-acl"));
     assert!(s.ssh(&s.key, "acl:remove adminapp dev-acl").status.success());
     assert!(!s.ssh(&dev, "config:show adminapp").status.success());

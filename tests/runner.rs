@@ -115,6 +115,8 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     // Every process container's log is rotated (json-file, 10 MB x 3).
     let logs = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &format!("{app}.web.1")]);
     assert!(logs.contains("\"max-size\":\"10m\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
+    // ... and a pids limit (setting pids-limit, default 4096): a fork bomb stops there.
+    assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &format!("{app}.web.1")]), "4096");
 
     // ps:scale is capped (setting max-scale, default 20); a refused scale changes nothing.
     let o = p.slipway(&["ps:scale", app, "web=21"]);

@@ -148,7 +148,7 @@ pub enum HostCommand {
     StorageMount { app: String, mount: String },
     #[command(
         name = "settings:set",
-        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false, max-scale N"
+        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false, max-scale N, pids-limit N"
     )]
     SettingsSet { key: String, value: String },
     #[command(name = "settings:show", about = "Show the platform settings")]

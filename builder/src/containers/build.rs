@@ -98,6 +98,9 @@ pub struct ContainerBuildReport {
     pub result: BuildResult,
 }
 
+/// The most processes and threads a build container may run.
+pub const BUILD_PIDS_LIMIT: i64 = 8192;
+
 /// Where the engine writes its [`BuildResult`] in the build container.
 const RESULT_PATH: &str = crate::engine::result::CONTAINER_PATH;
 
@@ -280,6 +283,8 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
             memory,
             memory_swap: memory,
             nano_cpus: b.cpus.map(|c| (c * 1e9) as i64),
+            // Compilers and package managers fork a lot, but a fork bomb stops here.
+            pids_limit: Some(BUILD_PIDS_LIMIT),
             log_config: Some(crate::containers::docker::rotated_logs()),
             ..Default::default()
         }),

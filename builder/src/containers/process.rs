@@ -35,6 +35,8 @@ pub struct ProcessSpec {
     /// Bytes.
     pub memory: Option<u64>,
     pub cpus: Option<f64>,
+    /// The most processes and threads the container may run.
+    pub pids: Option<u32>,
     /// Restart on failure (up to 10 times), as Dokku's processes do; one-offs do not.
     pub restart: bool,
 }
@@ -100,6 +102,7 @@ impl ProcessSpec {
                 memory_swap: memory,
                 nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
                 log_config: Some(rotated_logs()),
+                pids_limit: self.pids.map(i64::from),
                 ..Default::default()
             }),
             ..Default::default()

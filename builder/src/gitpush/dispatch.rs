@@ -42,6 +42,16 @@ pub fn ensure_repo(data_dir: &Path, app: &str, exe: &Path) -> Result<PathBuf> {
             bail!("git init failed: {}", String::from_utf8_lossy(&out.stderr).trim());
         }
     }
+    // Pushed objects are checked before git takes them (malformed trees, paths like `.git`).
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&repo)
+        .args(["config", "receive.fsckObjects", "true"])
+        .output()
+        .context("cannot run git")?;
+    if !out.status.success() {
+        bail!("git config failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
     let hook = repo.join("hooks/pre-receive");
     let script = format!(
         "#!/usr/bin/env bash\n# Written by slipway: builds and deploys what is pushed.\nexec {} --data-dir {} git-hook {}\n",

@@ -184,6 +184,7 @@ impl Runner {
             labels,
             memory: limits.memory,
             cpus: limits.cpus,
+            pids: Some(GlobalSettings::load(&self.state)?.pids_limit),
             restart: one_off.is_none(),
         })
     }

@@ -24,21 +24,24 @@ pub enum Global {
     RouterListen,
     /// The most containers `ps:scale` gives one process type.
     MaxScale,
+    /// The most processes (and threads) one app container may run.
+    PidsLimit,
 }
 
 impl Global {
-    pub const ALL: [Global; 6] = [
+    pub const ALL: [Global; 7] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
         Global::MaxScale,
+        Global::PidsLimit,
         Global::Domain,
         Global::RouterListen,
     ];
 
     /// The ones `settings:set` changes (the others have commands of their own).
-    pub const SETTABLE: [Global; 4] =
-        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::MaxScale];
+    pub const SETTABLE: [Global; 5] =
+        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::MaxScale, Global::PidsLimit];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -48,6 +51,7 @@ impl Global {
             Global::Domain => "domain",
             Global::RouterListen => "router.listen",
             Global::MaxScale => "max-scale",
+            Global::PidsLimit => "pids-limit",
         }
     }
 
@@ -57,6 +61,7 @@ impl Global {
             Global::StopTimeout => "30".into(),
             Global::GitAutoCreate => "true".into(),
             Global::MaxScale => "20".into(),
+            Global::PidsLimit => "4096".into(),
             Global::Domain => "slipway.localhost".into(),
             Global::RouterListen => {
                 if crate::sys::is_root() {
@@ -79,13 +84,14 @@ impl Global {
     pub fn validate(self, value: &str) -> Result<()> {
         let valid = match self {
             Global::KeepReleases | Global::MaxScale => value.parse::<u32>().is_ok_and(|n| n >= 1),
+            Global::PidsLimit => value.parse::<u32>().is_ok_and(|n| n >= 16),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
             Global::RouterListen => return super::names::validate_listen(value),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -98,6 +104,7 @@ pub struct GlobalSettings {
     pub stop_timeout: u32,
     pub git_auto_create: bool,
     pub max_scale: u32,
+    pub pids_limit: u32,
     pub domain: String,
     pub router_listen: String,
 }
@@ -115,6 +122,7 @@ impl GlobalSettings {
             stop_timeout: number(Global::StopTimeout)?,
             git_auto_create: get(Global::GitAutoCreate)? != "false",
             max_scale: number(Global::MaxScale)?,
+            pids_limit: number(Global::PidsLimit)?,
             domain: get(Global::Domain)?.to_ascii_lowercase(),
             router_listen: {
                 let listen = get(Global::RouterListen)?;
