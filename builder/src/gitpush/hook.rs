@@ -54,11 +54,14 @@ pub fn pre_receive(data_dir: &Path, app: &str) -> Result<i32> {
 fn deploy_revision(data_dir: &Path, state: &State, app: &str, rev: &str) -> Result<i32> {
     // Refuse at once when a deploy of the app runs (the deploy's own lock would too, but only
     // after the export; this is the clear, immediate message).
-    if let Some((id, Some(pid))) = state.running_deploy(app)? {
-        if unsafe { libc::kill(pid as i32, 0) } == 0 {
-            println!(" !     App '{app}' is being deployed right now (build {id}); wait for it, or cancel it with `ssh slipway@HOST builds:cancel {app}`.");
-            return Ok(1);
-        }
+    // The app's lock names the live deploy, if any (a stored PID could be anyone's by now).
+    let running = state.running_deploy(app)?;
+    if crate::platform::lock::holder(data_dir, app)?.is_some() {
+        let build = running.map(|id| format!(" (build {id})")).unwrap_or_default();
+        println!(" !     App '{app}' is being deployed right now{build}; wait for it, or cancel it with `ssh slipway@HOST builds:cancel {app}`.");
+        return Ok(1);
+    }
+    if let Some(id) = running {
         state.finish_deploy(id, None, DeployStatus::Failed, "\n !     interrupted (slipway stopped)\n")?;
     }
     let source = tempfile::Builder::new().prefix("slipway-push-").tempdir()?;
@@ -121,7 +124,7 @@ fn deploy_revision(data_dir: &Path, state: &State, app: &str, rev: &str) -> Resu
     state.append_deploy_log(id, &batch)?;
     let status = child.wait()?;
     let code = status.code().unwrap_or(1);
-    if let Some((still_running, _)) = state.running_deploy(app)? {
+    if let Some(still_running) = state.running_deploy(app)? {
         if still_running == id {
             // The deploy died before recording its end (killed, cancelled).
             state.finish_deploy(id, None, DeployStatus::Failed, "\n !     the build was stopped\n")?;

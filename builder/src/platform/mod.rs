@@ -7,6 +7,7 @@ pub mod access;
 pub mod checks;
 pub mod commands;
 pub mod deploy;
+pub mod lock;
 pub mod names;
 pub mod records;
 pub mod router;

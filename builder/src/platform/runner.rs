@@ -12,7 +12,6 @@
 //! never appear in a command line, `ps` or `docker inspect`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -23,6 +22,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptio
 use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
 use crate::containers::process::{self, ProcessSpec, APP_PORT};
 use crate::output;
+use crate::platform::lock::AppLock;
 use crate::platform::router::Router;
 use crate::platform::settings::{AppSettings, ChecksMode, Global, GlobalSettings};
 use crate::platform::state::{Release, ReleaseStatus, State};
@@ -37,11 +37,6 @@ pub struct Runner {
     pub router: Router,
     /// Who asks (recorded with the releases it makes).
     pub actor: String,
-}
-
-/// A held per-app lock (flock: the kernel drops it when the holder dies).
-pub struct AppLock {
-    _file: std::fs::File,
 }
 
 #[derive(Debug, Clone)]
@@ -69,20 +64,9 @@ impl Runner {
         Ok(Runner { engine, router: Router::new(data_dir, &listen), state, actor: crate::sys::user_name() + " (cli)" })
     }
 
+    /// The app's lock (see `lock.rs`): one change of an app at a time.
     pub fn lock(&self, app: &str) -> Result<AppLock> {
-        let dir = self.state.data_dir.join("locks");
-        std::fs::create_dir_all(&dir)?;
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(format!("{app}.lock")))?;
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            bail!(
-                "app '{app}' is being deployed right now; wait for that deploy to finish (or cancel it) and try again"
-            );
-        }
-        Ok(AppLock { _file: file })
+        crate::platform::lock::acquire(&self.state.data_dir, app)
     }
 
     pub fn global_domain(&self) -> Result<String> {

@@ -498,14 +498,15 @@ impl State {
             .optional()?)
     }
 
-    /// The process running the app's current build, if one runs.
-    pub fn running_deploy(&self, app: &str) -> Result<Option<(i64, Option<u32>)>> {
+    /// The app's build recorded as running (whether its process still lives is the app
+    /// lock's to say: `platform::lock::holder`).
+    pub fn running_deploy(&self, app: &str) -> Result<Option<i64>> {
         Ok(self
             .conn
             .query_row(
-                "SELECT id, pid FROM deploys WHERE app = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
+                "SELECT id FROM deploys WHERE app = ?1 AND status = ?2 ORDER BY id DESC LIMIT 1",
                 params![app, DeployStatus::Running],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )
             .optional()?)
     }

@@ -29,13 +29,16 @@ pub fn output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
 /// `builds:cancel APP`: stops the running build; its push is rejected.
 pub fn cancel(p: &Platform, app: &str) -> Result<()> {
     let state = p.app_state(app)?;
-    let Some((id, Some(pid))) = state.running_deploy(app)? else {
+    // A build record that says running, and the live process that holds the app's lock: that
+    // deploy, nothing a stored PID might name by now.
+    let (Some(id), Some(pid)) = (state.running_deploy(app)?, crate::platform::lock::holder(&p.data_dir, app)?) else {
         bail!("app '{app}' has no build running");
     };
-    // The deploy runs in its own process group: stop all of it (the container build is
+    // A push's deploy runs in its own process group: stop all of it (the container build is
     // removed by the deploy's own signal handling).
-    if unsafe { libc::kill(-(pid as i32), libc::SIGTERM) } != 0 {
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    // SAFETY: kill has no memory preconditions.
+    if unsafe { libc::kill(-pid, libc::SIGTERM) } != 0 {
+        unsafe { libc::kill(pid, libc::SIGTERM) };
     }
     crate::output::header(format!("Cancelling build {id} of {app}"));
     Ok(())
