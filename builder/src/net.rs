@@ -44,14 +44,29 @@ pub async fn get_async(port: u16, path: &str, timeout: Duration) -> Result<(u16,
 /// One HTTP/1.0 `GET /` for `host` at `address`; the whole answer (head and body), or None
 /// when nothing answered in time (the router's generation probe: a short, closed answer).
 pub async fn raw_get(address: &str, host: &str, timeout: Duration) -> Option<String> {
+    let answer = ask(address, host, None, timeout).await?;
+    Some(String::from_utf8_lossy(&answer).into_owned())
+}
+
+/// Sends `GET /` for `host` to `address`; reads the answer to its end, or only its first
+/// `head` bytes. None when nothing answered (that much) within `timeout`.
+async fn ask(address: &str, host: &str, head: Option<usize>, timeout: Duration) -> Option<Vec<u8>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let exchange = async {
         let mut s = tokio::net::TcpStream::connect(address).await.ok()?;
         let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\nUser-Agent: slipway\r\n\r\n");
         s.write_all(request.as_bytes()).await.ok()?;
         let mut answer = Vec::new();
-        s.read_to_end(&mut answer).await.ok()?;
-        Some(String::from_utf8_lossy(&answer).into_owned())
+        match head {
+            Some(n) => {
+                answer.resize(n, 0);
+                s.read_exact(&mut answer).await.ok()?;
+            }
+            None => {
+                s.read_to_end(&mut answer).await.ok()?;
+            }
+        }
+        Some(answer)
     };
     tokio::time::timeout(timeout, exchange).await.ok().flatten()
 }
@@ -59,15 +74,7 @@ pub async fn raw_get(address: &str, host: &str, timeout: Duration) -> Option<Str
 /// Whether something at `address` answers a GET with an HTTP status line: only its first bytes
 /// are read, so a page that streams or holds the connection open counts as an answer.
 async fn answers_http(address: &str, timeout: Duration) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(address).await.ok()?;
-        s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\nUser-Agent: slipway-check\r\n\r\n").await.ok()?;
-        let mut head = [0u8; 5];
-        s.read_exact(&mut head).await.ok()?;
-        Some(&head == b"HTTP/")
-    };
-    tokio::time::timeout(timeout, exchange).await.ok().flatten().unwrap_or(false)
+    ask(address, "localhost", Some(5), timeout).await.is_some_and(|head| head == b"HTTP/")
 }
 
 /// Waits until 127.0.0.1:`port` answers HTTP (any status) within `limit`; returns how long it

@@ -68,19 +68,19 @@ pub fn read_dotenv(app_dir: &Path) -> Result<Vars> {
     if !path.is_file() {
         return Ok(Vars::new());
     }
-    let mut vars = Vars::new();
-    for item in dotenvy::from_path_iter(&path).with_context(|| format!("cannot read {}", path.display()))? {
-        let (k, v) = item.with_context(|| format!("{} is not valid KEY=value lines", path.display()))?;
-        vars.insert(k, v);
-    }
-    Ok(vars)
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    dotenv_lines(&text, &path.display().to_string())
 }
 
 /// `.env` text (`KEY=value` lines, optionally `export `), as [`read_dotenv`] reads the file.
 pub fn parse_dotenv(text: &str) -> Result<Vars> {
+    dotenv_lines(text, ".env")
+}
+
+fn dotenv_lines(text: &str, name: &str) -> Result<Vars> {
     let mut vars = Vars::new();
     for item in dotenvy::from_read_iter(text.as_bytes()) {
-        let (k, v) = item.context(".env is not valid KEY=value lines")?;
+        let (k, v) = item.with_context(|| format!("{name} is not valid KEY=value lines"))?;
         vars.insert(k, v);
     }
     Ok(vars)

@@ -45,12 +45,9 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         unpacked.path().to_path_buf()
     } else if source.is_dir() {
         source.canonicalize()?
-    } else if let Err(e) = std::fs::metadata(source).and_then(|_| std::fs::read_dir(source).map(|_| ())) {
-        if e.kind() == std::io::ErrorKind::PermissionDenied {
-            let user = crate::sys::user_name();
-            bail!("cannot read {} as user {user} (slipway runs as the data dir's owner): permission denied; make it readable by {user}, or deploy from a directory {user} can read", source.display());
-        }
-        bail!("{} is neither a directory nor a tarball", source.display());
+    } else if std::fs::metadata(source).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied) {
+        let user = crate::sys::user_name();
+        bail!("cannot read {} as user {user} (slipway runs as the data dir's owner): permission denied; make it readable by {user}, or deploy from a directory {user} can read", source.display());
     } else {
         bail!("{} is neither a directory nor a tarball", source.display());
     };
