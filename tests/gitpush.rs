@@ -133,12 +133,17 @@ impl Drop for Server {
             let _ = self.slipway(&["apps:destroy", app, "--force"]);
         }
         let _ = self.slipway(&["ssh-keys:remove", &self.key_name]);
-        for pid_file in ["nginx/nginx.pid", "sshd/sshd.pid"] {
-            if let Ok(pid) = std::fs::read_to_string(self.data.join(pid_file)) {
+        let sshd_pid = PathBuf::from(format!("/run/slipway/sshd-{}.pid", self.sshd_port));
+        for pid_file in [self.data.join("nginx/nginx.pid"), sshd_pid] {
+            if let Ok(pid) = std::fs::read_to_string(pid_file) {
                 let _ = Command::new("kill").arg(pid.trim()).output();
             }
         }
         let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_dir_all(format!("/etc/slipway/sshd-{}", self.sshd_port));
+        for end in ["pid", "log"] {
+            let _ = std::fs::remove_file(format!("/run/slipway/sshd-{}.{end}", self.sshd_port));
+        }
         if let Some(dir) = self.exe.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -350,37 +355,240 @@ fn pushes_stream_live_lock_and_cancel() {
     assert!(String::from_utf8_lossy(&leftovers.stdout).trim().is_empty(), "the build container survived the cancel");
 }
 
-/// Submodules are honoured: the pushed tree's gitlinks are fetched at their recorded commits.
+/// A git host the way a code host is one: bare repos served over https (git's dumb HTTP
+/// protocol: static files) by nginx on a loopback port, with a certificate of its own that the
+/// git user trusts through its git config (`http.<url>.sslCAInfo`, as an admin would set for a
+/// private CA).
+struct HttpsGit {
+    root: PathBuf,
+    port: u16,
+    nginx: std::process::Child,
+    git_config: PathBuf,
+}
+
+impl HttpsGit {
+    fn start(name: &str) -> HttpsGit {
+        use std::os::unix::fs::PermissionsExt;
+        let root = PathBuf::from(format!("/srv/slipway-test-{name}-https"));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("www")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let o = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+            .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+            .arg(root.join("key.pem"))
+            .arg("-out")
+            .arg(root.join("cert.pem"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let port = free_port();
+        let r = root.display();
+        let conf = format!(
+            "daemon off; user root root; worker_processes 1; pid {r}/nginx.pid; error_log {r}/error.log;\n\
+             events {{}}\nhttp {{ access_log off; client_body_temp_path {r}/tmp/b; proxy_temp_path {r}/tmp/p;\n\
+             fastcgi_temp_path {r}/tmp/f; uwsgi_temp_path {r}/tmp/u; scgi_temp_path {r}/tmp/s;\n\
+             server {{ listen 127.0.0.1:{port} ssl; ssl_certificate {r}/cert.pem; ssl_certificate_key {r}/key.pem;\n\
+             root {r}/www; }} }}\n"
+        );
+        std::fs::write(root.join("nginx.conf"), conf).unwrap();
+        let nginx = Command::new("nginx")
+            .arg("-p")
+            .arg(&root)
+            .arg("-e")
+            .arg(root.join("error.log"))
+            .arg("-c")
+            .arg(root.join("nginx.conf"))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let home = Command::new("getent").args(["passwd", USER]).output().unwrap();
+        let home = String::from_utf8_lossy(&home.stdout).split(':').nth(5).unwrap_or("").trim().to_string();
+        let git_config = PathBuf::from(home).join(".gitconfig");
+        let https = HttpsGit { root, port, nginx, git_config };
+        let key = format!("http.{}.sslCAInfo", https.url(""));
+        let o = Command::new("git")
+            .args(["config", "--file"])
+            .arg(&https.git_config)
+            .arg(&key)
+            .arg(https.cert())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        Command::new("chown").arg(format!("{USER}:{USER}")).arg(&https.git_config).status().unwrap();
+        https
+    }
+
+    fn url(&self, repo: &str) -> String {
+        format!("https://127.0.0.1:{}/{repo}", self.port)
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.root.join("cert.pem")
+    }
+
+    /// Serves the repo at `src` as `NAME.git`; its URL.
+    fn publish(&self, src: &Path, name: &str) -> String {
+        let bare = self.root.join("www").join(format!("{name}.git"));
+        let o = Command::new("git").args(["clone", "-q", "--bare"]).arg(src).arg(&bare).output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        let o = Command::new("git").arg("--git-dir").arg(&bare).arg("update-server-info").output().unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        self.url(&format!("{name}.git"))
+    }
+}
+
+impl Drop for HttpsGit {
+    fn drop(&mut self) {
+        // TERM to the master: it stops its workers too (a KILL would leave them behind).
+        unsafe { libc::kill(self.nginx.id() as i32, libc::SIGTERM) };
+        let _ = self.nginx.wait();
+        let key = format!("http.{}", self.url(""));
+        let _ = Command::new("git")
+            .args(["config", "--file"])
+            .arg(&self.git_config)
+            .args(["--remove-section", &key])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Submodules are honoured: the pushed tree's gitlinks are fetched from their https:// URLs at
+/// their recorded commits.
 #[test]
 fn submodules_are_part_of_the_build() {
     let s = Server::start("submodules");
-    // The library, as a bare repo the git user can read.
+    let https = HttpsGit::start("submodules");
     let lib_src = s.work.path().join("lib-src");
     std::fs::create_dir_all(&lib_src).unwrap();
     std::fs::write(lib_src.join("index.html"), "from-submodule\n").unwrap();
     s.git(&lib_src, &["init", "-q", "-b", "main"]);
     s.git(&lib_src, &["add", "-A"]);
     s.git(&lib_src, &["commit", "-qm", "lib"]);
-    let lib_bare = s.data.join("lib.git");
-    let o = Command::new("git").args(["clone", "-q", "--bare"]).arg(&lib_src).arg(&lib_bare).output().unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    Command::new("chown").args(["-R", &format!("{USER}:{USER}")]).arg(&lib_bare).status().unwrap();
+    let lib_url = https.publish(&lib_src, "lib");
 
     let app = "with-submodule";
     let src = s.work.path().join("sub-app");
     std::fs::create_dir_all(&src).unwrap();
     std::fs::write(src.join("Procfile"), "web: exec python3 -m http.server $PORT --directory vendor/lib\n").unwrap();
     let dir = s.checkout(&src, app);
-    let o = s.git(
-        &dir,
-        &["-c", "protocol.file.allow=always", "submodule", "add", "-q", lib_bare.to_str().unwrap(), "vendor/lib"],
-    );
+    // The client trusts the test's certificate too (the variable wins over any git config).
+    let o = s
+        .git_cmd(&dir, &["submodule", "add", "-q", &lib_url, "vendor/lib"])
+        .env("GIT_SSL_CAINFO", https.cert())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o));
     s.git(&dir, &["commit", "-qm", "add the library"]);
     let o = s.git(&dir, &["push", "slipway", "main"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Fetching submodule vendor/lib"), "{}", text(&o));
     assert_eq!(s.get(app).unwrap(), (200, "from-submodule".to_string()));
+}
+
+/// A commit of `files` (path, content) plus gitlinks (path, commit), on its own, in `dir`.
+fn hostile_commit(s: &Server, dir: &Path, files: &[(&str, &str)], gitlinks: &[(&str, &str)]) {
+    for (path, content) in files {
+        std::fs::write(dir.join(path), content).unwrap();
+        s.git(dir, &["add", path]);
+    }
+    for (path, sha) in gitlinks {
+        s.git(dir, &["update-index", "--add", "--cacheinfo", &format!("160000,{sha},{path}")]);
+    }
+    s.git(dir, &["commit", "-qm", "hostile", "--allow-empty"]);
+}
+
+/// What one key holder could try with a push: submodules through a symlink or from this host's
+/// repos, option-like URLs, a tree that expands far beyond its pack, a pack over the cap. Each
+/// is refused with one line naming the cause, and the host is unchanged.
+#[test]
+fn hostile_pushes_are_refused_and_change_nothing() {
+    let s = Server::start("hostile");
+    let canary = PathBuf::from("/srv/slipway-test-hostile-canary");
+    let _ = std::fs::remove_dir_all(&canary);
+    std::fs::create_dir_all(&canary).unwrap();
+    std::fs::write(canary.join("keep"), "untouched\n").unwrap();
+    Command::new("chown").args(["-R", &format!("{USER}:{USER}")]).arg(&canary).status().unwrap();
+    let marker = PathBuf::from("/tmp/slipway-test-hostile-marker");
+    let _ = std::fs::remove_file(&marker);
+
+    let src = s.work.path().join("hostile-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("Procfile"), "web: exec python3 -m http.server $PORT\n").unwrap();
+    let dir = s.checkout(&src, "hostile");
+    let head = text(&s.git(&dir, &["rev-parse", "HEAD"])).trim().to_string();
+    // A symlink to the canary's parent, and a submodule whose path climbs out through it.
+    std::os::unix::fs::symlink("/srv", dir.join("x")).unwrap();
+    s.git(&dir, &["add", "x"]);
+    let modules = "[submodule \"s\"]\n\tpath = x/../slipway-test-hostile-canary\n\turl = https://127.0.0.1:1/lib.git\n";
+    hostile_commit(&s, &dir, &[(".gitmodules", modules)], &[("slipway-test-hostile-canary", &head)]);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("is not a plain relative path inside the app"), "{}", text(&o));
+
+    // URLs that reach this host's files or another app's repo, or that git would read as options.
+    for url in ["file:///srv/slipway-test-hostile/repos/hostile.git", "../other.git", "/srv", "ssh://127.0.0.1/x"] {
+        let modules = format!("[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = {url}\n");
+        s.git(&dir, &["reset", "-q", "--hard", &head]);
+        std::fs::create_dir_all(dir.join("vendor")).unwrap();
+        hostile_commit(&s, &dir, &[(".gitmodules", &modules)], &[("vendor/lib", &head)]);
+        let o = s.git(&dir, &["push", "-f", "slipway", "main"]);
+        assert!(!o.status.success(), "{url}: {}", text(&o));
+        assert!(text(&o).contains("is not an https:// URL"), "{url}: {}", text(&o));
+    }
+    let modules =
+        format!("[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = --upload-pack=touch {}\n", marker.display());
+    s.git(&dir, &["reset", "-q", "--hard", &head]);
+    hostile_commit(&s, &dir, &[(".gitmodules", &modules)], &[("vendor/lib", &head)]);
+    let o = s.git(&dir, &["push", "-f", "slipway", "main"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(!marker.exists(), "a submodule URL ran as an option");
+
+    // 954 files of the same MiB of zeros: a pack of a few KiB, a tree of 954 MiB.
+    let o = s.slipway(&["settings:set", "max-push-size", "100M"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let zeros = s.work.path().join("zeros");
+    std::fs::write(&zeros, vec![0u8; 1 << 20]).unwrap();
+    let blob = text(&s.git(&dir, &["hash-object", "-w", zeros.to_str().unwrap()])).trim().to_string();
+    let listing: String = (0..954).map(|i| format!("100644 blob {blob}\tzeros-{i:03}\n")).collect();
+    let mut mktree = s.git_cmd(&dir, &["mktree"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    use std::io::Write;
+    mktree.stdin.take().unwrap().write_all(listing.as_bytes()).unwrap();
+    let tree = String::from_utf8_lossy(&mktree.wait_with_output().unwrap().stdout).trim().to_string();
+    let bomb = text(&s.git(&dir, &["commit-tree", &tree, "-m", "954 MiB"])).trim().to_string();
+    let o = s.git(&dir, &["push", "-f", "slipway", &format!("{bomb}:refs/heads/main")]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("the pushed tree is larger than max-push-size (100.0 MB)"), "{}", text(&o));
+
+    // A pack over the cap is refused while it arrives.
+    let o = s.slipway(&["settings:set", "max-push-size", "6M"]);
+    assert!(o.status.success(), "{}", text(&o));
+    s.git(&dir, &["reset", "-q", "--hard", &head]);
+    let mut noise = Vec::with_capacity(8 << 20);
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    while noise.len() < 8 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        noise.extend_from_slice(&x.to_le_bytes());
+    }
+    std::fs::write(dir.join("noise.bin"), &noise).unwrap();
+    s.git(&dir, &["add", "noise.bin"]);
+    s.git(&dir, &["commit", "-qm", "8 MB of noise"]);
+    let o = s.git(&dir, &["push", "-f", "slipway", "main"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("pack exceeds maximum allowed size"), "{}", text(&o));
+
+    assert_eq!(std::fs::read_to_string(canary.join("keep")).unwrap(), "untouched\n");
+    assert_eq!(std::fs::read_dir(&canary).unwrap().count(), 1, "nothing was written into the canary");
+    let releases = text(&s.slipway(&["releases", "hostile"]));
+    assert!(!releases.contains("v1"), "nothing was deployed: {releases}");
+    let _ = std::fs::remove_dir_all(&canary);
 }
 
 /// A developer key works on the apps it created and the ones granted to it, nothing else; an

@@ -103,7 +103,15 @@ pub fn dispatch(data_dir: &Path, caller: &Caller, allowed: &[String]) -> Result<
                 eprintln!("-----> Created app {app}");
             }
             let repo = ensure_repo(data_dir, &app, &std::env::current_exe()?)?;
-            let err = Command::new(git).arg(&repo).env("SLIPWAY_PUSHER", key).exec();
+            // A pack over the cap is refused while it arrives (the export counts the tree).
+            let max = GlobalSettings::load(&state)?.max_push_size;
+            let err = Command::new("git")
+                .arg("-c")
+                .arg(format!("receive.maxInputSize={max}"))
+                .arg(git.trim_start_matches("git-"))
+                .arg(&repo)
+                .env("SLIPWAY_PUSHER", key)
+                .exec();
             Err(anyhow!("cannot run {git}: {err}"))
         }
         [command, ..] if allowed.contains(command) => Ok(Request::Command(argv)),

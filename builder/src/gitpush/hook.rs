@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 
+use crate::platform::settings::GlobalSettings;
 use crate::platform::state::{DeployStatus, State};
 
 const ZERO: &str = "0000000000000000000000000000000000000000";
@@ -65,7 +66,12 @@ fn deploy_revision(data_dir: &Path, state: &State, app: &str, rev: &str) -> Resu
         state.finish_deploy(id, None, DeployStatus::Failed, "\n !     interrupted (slipway stopped)\n")?;
     }
     let source = tempfile::Builder::new().prefix("slipway-push-").tempdir()?;
-    super::export::export(rev, source.path())?;
+    let max = GlobalSettings::load(state)?.max_push_size;
+    if let Err(e) = super::export::export(rev, source.path(), max) {
+        println!(" !     {e:#}");
+        println!(" !     The push was rejected; the running release keeps serving.");
+        return Ok(1);
+    }
     let short = &rev[..rev.len().min(10)];
     println!("-----> Building {app} at {short}");
     // The key that pushed (sshd's forced command names it; the dispatcher passes it on).
