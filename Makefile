@@ -48,7 +48,7 @@ demo: stack-image
 	@bash scripts/demo.sh $(DEMO_PORT) $(DEMO_SSH_PORT)
 
 demo-stop:
-	@bash scripts/demo-stop.sh
+	@bash scripts/demo-stop.sh $(DEMO_SSH_PORT)
 
 ## make bench: speed and size, measured side by side (not part of make test)
 bench: deps

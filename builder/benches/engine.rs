@@ -589,8 +589,8 @@ fn push_benchmarks(slipway: &str) {
         run(&["apps:destroy", app, "--force"]);
     }
     let _ = Command::new(slipway).args(["ssh-keys:remove", "bench"]).env("SLIPWAY_GIT_USER", "slipwaybench").output();
-    for pid in ["nginx/nginx.pid", "sshd/sshd.pid"] {
-        if let Ok(p) = std::fs::read_to_string(data.join(pid)) {
+    for pid in [data.join("nginx/nginx.pid"), PathBuf::from(format!("/run/slipway/sshd-{sshd}.pid"))] {
+        if let Ok(p) = std::fs::read_to_string(pid) {
             let _ = Command::new("kill").arg(p.trim()).output();
         }
     }

@@ -1,9 +1,10 @@
 //! `slipway install`: the git user (in the docker group), its home and `.ssh`, the data dir
-//! given to it, and optionally an sshd of slipway's own on a port (its own host key and config
-//! under the data dir; the system's sshd is left alone, and works too: keys go in the git
-//! user's `~/.ssh/authorized_keys` either way).
+//! given to it (mode 0700), and optionally an sshd of slipway's own on a port (its own host key
+//! and config in /etc/slipway, its pid file in /run/slipway: root's, not the git user's; the
+//! system's sshd is left alone, and works too: keys go in the git user's
+//! `~/.ssh/authorized_keys` either way).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -57,9 +58,14 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
         }
         parent = p.parent();
     }
-    output::header(format!("Data dir {} belongs to {user}", data_dir.display()));
+    {
+        // Config values and build logs live here: the git user's alone.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    output::header(format!("Data dir {} belongs to {user} (mode 0700)", data_dir.display()));
     if let Some(port) = sshd_port {
-        start_sshd(data_dir, user, address, port)?;
+        start_sshd(user, address, port)?;
     }
     output::header(format!(
         "Add a key with: slipway ssh-keys:add NAME ~/.ssh/id_ed25519.pub (then git push {user}@HOST:APP main)"
@@ -81,10 +87,24 @@ fn shadow_tool(tool: &str, args: &[&str]) -> Result<std::process::Output> {
     }
 }
 
+/// Where slipway's sshd on `port` keeps its config, host key and pid file: directories root owns
+/// (never under the git user's data dir, where a pid file could name any process to root).
+pub fn sshd_paths(port: u16) -> (PathBuf, PathBuf) {
+    (PathBuf::from(format!("/etc/slipway/sshd-{port}")), PathBuf::from(format!("/run/slipway/sshd-{port}.pid")))
+}
+
 /// An sshd for slipway only: key authentication for the git user, nothing else.
-fn start_sshd(data_dir: &Path, user: &str, address: &str, port: u16) -> Result<()> {
-    let dir = data_dir.join("sshd");
-    std::fs::create_dir_all(&dir)?;
+fn start_sshd(user: &str, address: &str, port: u16) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let (dir, pid_file) = sshd_paths(port);
+    for d in [dir.as_path(), pid_file.parent().expect("has a parent")] {
+        std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
+        let m = std::fs::symlink_metadata(d)?;
+        if !m.is_dir() || std::os::unix::fs::MetadataExt::uid(&m) != 0 {
+            bail!("{} must be a directory root owns", d.display());
+        }
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
     let host_key = dir.join("ssh_host_ed25519_key");
     if !host_key.exists() {
         let out = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&host_key).output()?;
@@ -92,11 +112,12 @@ fn start_sshd(data_dir: &Path, user: &str, address: &str, port: u16) -> Result<(
             bail!("ssh-keygen failed: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
-    let pid_file = dir.join("sshd.pid");
     if let Ok(pid) = std::fs::read_to_string(&pid_file) {
         if let Ok(pid) = pid.trim().parse::<i32>() {
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            if pid > 1 {
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
         }
     }
     let config = format!(
@@ -115,7 +136,7 @@ fn start_sshd(data_dir: &Path, user: &str, address: &str, port: u16) -> Result<(
         .arg("-f")
         .arg(&config_path)
         .arg("-E")
-        .arg(dir.join("sshd.log"))
+        .arg(pid_file.with_extension("log"))
         .output()
         .context("cannot run sshd (apt-get install openssh-server)")?;
     if !out.status.success() {

@@ -90,25 +90,58 @@ impl AuthorizedKeys {
     }
 
     pub fn entries(&self) -> Result<Vec<Entry>> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Ok(self.read()?.lines().filter_map(parse_line).collect())
+    }
+
+    /// The file's text, never through a symlink (root runs this on the git user's files).
+    fn read(&self) -> Result<String> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut text = String::new();
+        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&self.path) {
+            Ok(mut f) => {
+                f.read_to_string(&mut text).with_context(|| format!("cannot read {}", self.path.display()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
+                "{} is a symlink: slipway neither reads nor writes through it; replace it with a plain file",
+                self.path.display()
+            ),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.path.display())),
-        };
-        Ok(text.lines().filter_map(parse_line).collect())
+        }
+        Ok(text)
+    }
+
+    /// The `.ssh` directory, made when missing; refused when it is a symlink or not a directory.
+    fn dir(&self) -> Result<&Path> {
+        let dir = self.path.parent().context("authorized_keys has no directory")?;
+        match std::fs::symlink_metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => bail!(
+                "{} is a symlink or not a directory: slipway does not write through it; replace it with a directory",
+                dir.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+        }
+        Ok(dir)
     }
 
     /// Runs `f` holding an exclusive lock on the key file, so concurrent changes never lose a
     /// line (each is a read-modify-write).
     fn locked<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
-        let dir = self.path.parent().context("authorized_keys has no directory")?;
-        std::fs::create_dir_all(dir)?;
+        let dir = self.dir()?;
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(".slipway-keys.lock"))?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(".slipway-keys.lock"))
+            .context("cannot open the key file's lock (is it a symlink?)")?;
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(std::io::Error::last_os_error()).context("cannot lock authorized_keys");
         }
@@ -139,7 +172,7 @@ impl AuthorizedKeys {
         if let Some(e) = entries.iter().find(|e| e.key.blob == key.blob) {
             bail!("this key is already added, as {:?}", e.name);
         }
-        let mut text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let mut text = self.read()?;
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
@@ -153,7 +186,7 @@ impl AuthorizedKeys {
     }
 
     fn remove_locked(&self, name: &str) -> Result<()> {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+        let text = self.read()?;
         let kept: Vec<&str> = text.lines().filter(|l| parse_line(l).is_none_or(|e| e.name != name)).collect();
         if kept.len() == text.lines().count() {
             bail!("there is no key named {name:?} (see `slipway ssh-keys:list`)");
@@ -162,14 +195,22 @@ impl AuthorizedKeys {
     }
 
     /// Atomically: a temp file in the same directory, renamed over the old one.
+    /// Never through a symlink: the directory is checked, the temp file is new (O_EXCL), and
+    /// the rename replaces a name, not what it points at.
     fn write(&self, text: &str) -> Result<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = self.path.parent().context("authorized_keys has no directory")?;
-        std::fs::create_dir_all(dir)?;
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = self.dir()?;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        let tmp = dir.join(format!(".authorized_keys.slipway-{}", std::process::id()));
-        std::fs::write(&tmp, text)?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        let tmp = dir.join(format!(".authorized_keys.slipway-{}", crate::units::unique_id()));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .with_context(|| format!("cannot create {}", tmp.display()))?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
         if let Some(u) = &self.owner {
             u.chown(dir)?;
             u.chown(&tmp)?;
@@ -285,5 +326,27 @@ mod tests {
         keys.remove("alice").unwrap();
         assert!(keys.entries().unwrap().is_empty());
         assert!(keys.remove("alice").is_err());
+    }
+
+    #[test]
+    fn keys_are_never_read_or_written_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("root-only");
+        std::fs::write(&secret, "secret line\n").unwrap();
+        // authorized_keys pointing at another file: neither read nor written.
+        std::fs::create_dir(dir.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(&secret, dir.path().join("a/authorized_keys")).unwrap();
+        let keys = AuthorizedKeys { path: dir.path().join("a/authorized_keys"), owner: None };
+        assert!(keys.add("alice", ED, "x").unwrap_err().to_string().contains("is a symlink"));
+        // .ssh pointing at another directory: nothing is created there, its mode is unchanged.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.path().join(".ssh")).unwrap();
+        let keys = AuthorizedKeys { path: dir.path().join(".ssh/authorized_keys"), owner: None };
+        assert!(keys.add("alice", ED, "x").unwrap_err().to_string().contains("is a symlink or not a directory"));
+        assert_eq!(std::fs::read_to_string(&secret).unwrap(), "secret line\n");
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        use std::os::unix::fs::PermissionsExt;
+        assert_ne!(std::fs::metadata(&elsewhere).unwrap().permissions().mode() & 0o777, 0o700);
     }
 }

@@ -100,13 +100,14 @@ pub fn default_data_dir() -> PathBuf {
         .unwrap_or_else(|| "/tmp/slipway".into())
 }
 
-/// Mode 0600 for a file of ours (a file someone else owns is left as it is).
+/// Mode 0600 for a file of ours, 0700 for a directory (one someone else owns is left as it is).
 fn restrict(path: &Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(()) };
     // SAFETY: geteuid has no preconditions.
-    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    if meta.uid() == unsafe { libc::geteuid() } && meta.mode() & 0o077 != 0 && !meta.is_symlink() {
+        let mode = if meta.is_dir() { 0o700 } else { 0o600 };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .with_context(|| format!("cannot make {} private", path.display()))?;
     }
     Ok(())
@@ -126,6 +127,7 @@ impl State {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // Every config var and build log is in here: readable by slipway alone.
+        restrict(data_dir)?;
         for file in ["slipway.db", "slipway.db-wal", "slipway.db-shm"] {
             restrict(&data_dir.join(file))?;
         }
@@ -592,6 +594,11 @@ mod tests {
         s.create_app("demo").unwrap();
         let mode = std::fs::metadata(dir.path().join("slipway.db")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(s);
+        let s = State::open(dir.path()).unwrap();
+        let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the data dir is made private");
         let id = s.start_deploy("demo", "alice").unwrap();
         let chunk = "x".repeat(1024 * 1024);
         for _ in 0..5 {
