@@ -225,7 +225,7 @@ fn broken_inputs_fail_clearly_and_leave_nothing_behind() {
             "t-broken-memory",
             &["--memory", "128M"],
             &[],
-            "Error: the build ran out of memory (limit 128.0 MB): raise it with --memory",
+            "Error: the build ran out of memory (limit 128.0 MB): raise it with `slipway build --memory`, or on a platform `slipway settings:set build-memory-limit SIZE`",
         ),
         (
             "static/static-site",

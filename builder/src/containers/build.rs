@@ -110,7 +110,7 @@ const RESULT_PATH: &str = crate::engine::result::CONTAINER_PATH;
 pub enum BuildFailed {
     #[error("{}", .result.error.as_ref().map(|e| e.message.as_str()).unwrap_or("the build failed"))]
     Engine { result: BuildResult },
-    #[error("the build ran out of memory (limit {limit}): raise it with --memory")]
+    #[error("the build ran out of memory (limit {limit}): raise it with `slipway build --memory`, or on a platform `slipway settings:set build-memory-limit SIZE`")]
     OutOfMemory { limit: String, result: Option<BuildResult> },
     #[error("the build failed in its container (exit status {code}); see the log above{}", if .result.is_none() { STALE_HINT } else { "" })]
     Crashed { code: i64, result: Option<BuildResult> },

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use crate::containers::build::ContainerBuild;
 use crate::containers::image::{BuildKind, ReleaseImage};
 use crate::platform::runner::Runner;
+use crate::platform::settings::GlobalSettings;
 use crate::platform::state::{DeployStatus, Release, ReleaseStatus};
 
 /// `deploy APP DIR|TARBALL`: build, record a release, roll it out.
@@ -79,6 +80,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         let build = ContainerBuild {
             config: config.clone(),
             source_version: source_version.clone(),
+            memory: Some(GlobalSettings::load(&r.state)?.build_memory_limit),
             ..ContainerBuild::new(dir.clone(), app, slug.clone())
         };
         let report = crate::containers::build::build(&r.engine, &build).await?;

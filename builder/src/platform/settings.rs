@@ -26,22 +26,39 @@ pub enum Global {
     MaxScale,
     /// The most processes (and threads) one app container may run.
     PidsLimit,
+    /// Memory of an app container without a `resource:limit` of its own.
+    MemoryLimit,
+    /// Memory of a build container.
+    BuildMemoryLimit,
+    /// The largest push (its pack) and the largest exported tree (counted while extracting).
+    MaxPushSize,
 }
 
 impl Global {
-    pub const ALL: [Global; 7] = [
+    pub const ALL: [Global; 10] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
         Global::MaxScale,
         Global::PidsLimit,
+        Global::MemoryLimit,
+        Global::BuildMemoryLimit,
+        Global::MaxPushSize,
         Global::Domain,
         Global::RouterListen,
     ];
 
     /// The ones `settings:set` changes (the others have commands of their own).
-    pub const SETTABLE: [Global; 5] =
-        [Global::KeepReleases, Global::StopTimeout, Global::GitAutoCreate, Global::MaxScale, Global::PidsLimit];
+    pub const SETTABLE: [Global; 8] = [
+        Global::KeepReleases,
+        Global::StopTimeout,
+        Global::GitAutoCreate,
+        Global::MaxScale,
+        Global::PidsLimit,
+        Global::MemoryLimit,
+        Global::BuildMemoryLimit,
+        Global::MaxPushSize,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -52,6 +69,9 @@ impl Global {
             Global::RouterListen => "router.listen",
             Global::MaxScale => "max-scale",
             Global::PidsLimit => "pids-limit",
+            Global::MemoryLimit => "memory-limit",
+            Global::BuildMemoryLimit => "build-memory-limit",
+            Global::MaxPushSize => "max-push-size",
         }
     }
 
@@ -62,6 +82,9 @@ impl Global {
             Global::GitAutoCreate => "true".into(),
             Global::MaxScale => "20".into(),
             Global::PidsLimit => "4096".into(),
+            Global::MemoryLimit => "1G".into(),
+            Global::BuildMemoryLimit => "4G".into(),
+            Global::MaxPushSize => "1G".into(),
             Global::Domain => "slipway.localhost".into(),
             Global::RouterListen => {
                 if crate::sys::is_root() {
@@ -86,12 +109,16 @@ impl Global {
             Global::KeepReleases | Global::MaxScale => value.parse::<u32>().is_ok_and(|n| n >= 1),
             Global::PidsLimit => value.parse::<u32>().is_ok_and(|n| n >= 16),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
+            // Docker's smallest memory limit is 6 MB.
+            Global::MemoryLimit | Global::BuildMemoryLimit | Global::MaxPushSize => {
+                crate::units::parse_size(value).is_ok_and(|n| n >= 6_000_000)
+            }
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
             Global::RouterListen => return super::names::validate_listen(value),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size of 6M or more, e.g. 1G; stop-timeout: seconds; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -105,6 +132,12 @@ pub struct GlobalSettings {
     pub git_auto_create: bool,
     pub max_scale: u32,
     pub pids_limit: u32,
+    /// Bytes.
+    pub memory_limit: u64,
+    /// Bytes.
+    pub build_memory_limit: u64,
+    /// Bytes.
+    pub max_push_size: u64,
     pub domain: String,
     pub router_listen: String,
 }
@@ -117,12 +150,19 @@ impl GlobalSettings {
         let number = |g: Global| -> Result<u32> {
             Ok(get(g)?.parse().unwrap_or_else(|_| g.default_value().parse().expect("numeric defaults parse")))
         };
+        let size = |g: Global| -> Result<u64> {
+            Ok(crate::units::parse_size(&get(g)?)
+                .unwrap_or_else(|_| crate::units::parse_size(&g.default_value()).expect("size defaults parse")))
+        };
         Ok(GlobalSettings {
             keep_releases: number(Global::KeepReleases)? as usize,
             stop_timeout: number(Global::StopTimeout)?,
             git_auto_create: get(Global::GitAutoCreate)? != "false",
             max_scale: number(Global::MaxScale)?,
             pids_limit: number(Global::PidsLimit)?,
+            memory_limit: size(Global::MemoryLimit)?,
+            build_memory_limit: size(Global::BuildMemoryLimit)?,
+            max_push_size: size(Global::MaxPushSize)?,
             domain: get(Global::Domain)?.to_ascii_lowercase(),
             router_listen: {
                 let listen = get(Global::RouterListen)?;
@@ -265,6 +305,14 @@ mod tests {
         assert_eq!(GlobalSettings::load(&s).unwrap().keep_releases, 2);
         assert_eq!(GlobalSettings::load(&s).unwrap().max_scale, 20);
         assert!(GlobalSettings::set(&s, Global::settable("max-scale").unwrap(), "0").is_err());
+        assert_eq!(
+            (g.memory_limit, g.build_memory_limit, g.max_push_size),
+            (1_000_000_000, 4_000_000_000, 1_000_000_000)
+        );
+        assert!(GlobalSettings::set(&s, Global::MaxPushSize, "1k").is_err(), "below Docker's minimum");
+        assert!(GlobalSettings::set(&s, Global::MemoryLimit, "lots").is_err());
+        GlobalSettings::set(&s, Global::settable("max-push-size").unwrap(), "100M").unwrap();
+        assert_eq!(GlobalSettings::load(&s).unwrap().max_push_size, 100_000_000);
         AppSettings::set_limits(&s, "demo", None, Some("512M"), None).unwrap();
         AppSettings::set_limits(&s, "demo", Some("worker"), None, Some("0.5")).unwrap();
         assert!(AppSettings::set_limits(&s, "demo", None, None, Some("lots")).is_err());

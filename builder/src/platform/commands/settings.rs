@@ -21,7 +21,7 @@ pub fn show(p: &Platform) -> Result<()> {
     for setting in Global::ALL {
         let value = state.setting("", setting.key())?;
         let shown = value.clone().unwrap_or_else(|| setting.default_value());
-        println!("{:<16} {shown}{}", setting.key(), if value.is_none() { " (default)" } else { "" });
+        println!("{:<20} {shown}{}", setting.key(), if value.is_none() { " (default)" } else { "" });
     }
     Ok(())
 }
