@@ -25,13 +25,16 @@ pub enum AppCommand {
         /// The app, or --global
         #[arg(allow_hyphen_values = true)]
         app: String,
-        #[arg(required = true, value_name = "KEY=VALUE")]
+        #[arg(required_unless_present = "stdin", value_name = "KEY=VALUE")]
         vars: Vec<String>,
         #[arg(long)]
         no_restart: bool,
         /// The values are base64 (Dokku's flag: any bytes, no shell quoting)
         #[arg(long)]
         encoded: bool,
+        /// Read KEY=VALUE lines (.env format) from standard input: values stay off command lines
+        #[arg(long)]
+        stdin: bool,
     },
     #[command(name = "config:unset", about = "Unset config vars; makes a new release and restarts the processes")]
     ConfigUnset {
@@ -231,8 +234,12 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AppsCreate { app } => cmd::apps::create(p, &app)?,
         C::AppsList => cmd::apps::list(p)?,
         C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
-        C::ConfigSet { app, vars, no_restart, encoded } => {
-            cmd::config::set(p, &app, &cmd::config::assignments(&vars, encoded)?, no_restart).await?
+        C::ConfigSet { app, vars, no_restart, encoded, stdin } => {
+            let mut assigned = cmd::config::assignments(&vars, encoded)?;
+            if stdin {
+                assigned.extend(cmd::config::from_stdin()?);
+            }
+            cmd::config::set(p, &app, &assigned, no_restart).await?
         }
         C::ConfigUnset { app, keys, no_restart } => cmd::config::unset(p, &app, &keys, no_restart).await?,
         C::ConfigGet { app, key } => cmd::config::get(p, &app, &key)?,

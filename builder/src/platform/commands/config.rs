@@ -1,7 +1,7 @@
 //! `config:*`: config vars. A change makes a new release and restarts the processes, unless
 //! `--no-restart`; `--global` sets vars for every app.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use super::Platform;
 use crate::engine::envdir::Vars;
@@ -28,7 +28,22 @@ pub fn assignments(items: &[String], encoded: bool) -> Result<Vars> {
     Ok(vars)
 }
 
-/// `config:set APP|--global K=V... [--no-restart] [--encoded]`
+/// `config:set --stdin`: `.env` lines from standard input (at most 1 MiB).
+pub fn from_stdin() -> Result<Vars> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::io::stdin().take(1 << 20).read_to_string(&mut text).context("cannot read config from standard input")?;
+    let vars = crate::engine::envdir::parse_dotenv(&text).context("standard input (--stdin)")?;
+    if let Some(key) = vars.keys().find(|k| !crate::engine::envdir::valid_key(k)) {
+        bail!("{key:?} is not a valid config key: letters, digits and '_', not starting with a digit");
+    }
+    if vars.is_empty() {
+        bail!("--stdin read no KEY=VALUE line from standard input");
+    }
+    Ok(vars)
+}
+
+/// `config:set APP|--global K=V... [--no-restart] [--encoded] [--stdin]`
 pub async fn set(p: &Platform, app: &str, vars: &Vars, no_restart: bool) -> Result<()> {
     let mut state = p.state()?;
     let scope = p.scope(&state, app)?;
