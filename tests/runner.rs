@@ -346,3 +346,39 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
     let o = p.slipway(&["apps:create", "Bad_Name"]);
     assert!(text(&o).contains("is not a valid app name"), "{}", text(&o));
 }
+
+/// A Dockerfile app gets its config from files the mounted engine loads before the image's own
+/// command, never from the container's Env: `docker inspect` shows no value, the app sees it.
+#[test]
+fn dockerfile_apps_get_config_from_files_not_the_container_env() {
+    let mut p = Platform::new();
+    let app = "t-df-config";
+    p.create(app);
+    p.ok(&["config:set", app, "SECRET_TOKEN=s3cr3t-value", "--no-restart"]);
+    p.ok(&["deploy", app, fixture("dockerfile/dockerfile-app").to_str().unwrap()]);
+    assert_eq!(p.get(app).unwrap(), (200, "dockerfile-app".to_string()));
+    let web = docker(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=io.slipway.app={app}"),
+        "--filter",
+        "label=io.slipway.process-type=web",
+    ]);
+    assert!(!web.is_empty() && !web.contains('\n'), "one web container: {web:?}");
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &web]);
+    assert!(env.contains("PORT=5000") && !env.contains("s3cr3t"), "{env}");
+    let entrypoint = docker(&["inspect", "--format", "{{json .Config.Entrypoint}}", &web]);
+    assert!(entrypoint.contains("/.slipway/slipway"), "{entrypoint}");
+    // The web process itself has the value in its environment.
+    let seen = docker(&[
+        "exec",
+        &web,
+        "python3",
+        "-c",
+        "import glob\nfor p in glob.glob('/proc/[0-9]*/environ'):\n  try:\n    e = open(p, 'rb').read()\n  except OSError:\n    continue\n  if b'server.py' in open(p[:-7] + 'cmdline', 'rb').read() and b'SECRET_TOKEN=s3cr3t-value' in e:\n    print('seen')",
+    ]);
+    assert!(seen.contains("seen"), "the web process has no SECRET_TOKEN: {seen}");
+    let out = p.ok(&["run", app, "printenv", "SECRET_TOKEN"]);
+    assert!(out.contains("s3cr3t-value"), "{out}");
+}

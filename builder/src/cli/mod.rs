@@ -111,6 +111,13 @@ enum Command {
     Paths,
     /// Print the version
     Version,
+    /// Inside a Dockerfile app's container: config vars from DIR's files, then exec the command
+    #[command(hide = true)]
+    EnvExec {
+        dir: PathBuf,
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
     #[command(flatten)]
     App(AppCommand),
     #[command(flatten)]
@@ -201,6 +208,7 @@ fn run(cli: Cli) -> Result<i32> {
             println!("slipway {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::EnvExec { dir, command } => Err(crate::engine::process::env_exec(&dir, &command)),
         Command::App(cmd) => block_on(apps::run_app(&platform, cmd)),
         Command::Host(cmd) => block_on(apps::run_host(&platform, cmd)),
         Command::Keys(cmd) => apps::run_keys(cmd, &cli.git_user, &data_dir),

@@ -6,6 +6,7 @@ pub mod build;
 pub mod docker;
 pub mod dockerfile;
 pub mod image;
+pub mod loader;
 pub mod process;
 pub mod run;
 pub mod stack;

@@ -24,6 +24,8 @@ pub struct ProcessSpec {
     pub image: String,
     /// None: the image's own command.
     pub cmd: Option<Vec<String>>,
+    /// None: the image's own entrypoint.
+    pub entrypoint: Option<Vec<String>>,
     /// Plain variables (PORT, DYNO, ...); config values go through `env_dir` instead.
     pub env: Vec<String>,
     /// A directory of ENV_PATH files (config vars), mounted read-only at [`ENV_PATH`].
@@ -60,7 +62,8 @@ pub fn command(
             }
             Some(vec!["/start".to_string(), kind.to_string()])
         }
-        (None, true) => match process_types.get(kind) {
+        // `web` without a Procfile entry (recorded with an empty command) is the image's own.
+        (None, true) => match process_types.get(kind).filter(|c| !c.trim().is_empty()) {
             Some(c) => Some(vec!["/bin/sh".into(), "-c".into(), c.clone()]),
             None if kind == "web" => None,
             None => bail!("it has no Procfile entry for `{kind}`"),
@@ -87,6 +90,7 @@ impl ProcessSpec {
         ContainerCreateBody {
             image: Some(self.image.clone()),
             cmd: self.cmd.clone(),
+            entrypoint: self.entrypoint.clone(),
             env: Some(self.env.clone()),
             labels: Some(self.labels.clone()),
             exposed_ports: self.publish.map(|(inside, _)| vec![format!("{inside}/tcp")]),
@@ -129,6 +133,8 @@ mod tests {
         assert_eq!(command(&bp, &types, "run", Some(&run)).unwrap().unwrap(), ["/exec", "bash"]);
         let df = BuildKind::Dockerfile;
         assert_eq!(command(&df, &BTreeMap::new(), "web", None).unwrap(), None);
+        let recorded = BTreeMap::from([("web".to_string(), String::new())]);
+        assert_eq!(command(&df, &recorded, "web", None).unwrap(), None, "an empty web entry is the image's command");
         assert_eq!(command(&df, &types, "web", None).unwrap().unwrap(), ["/bin/sh", "-c", "./server"]);
         assert!(command(&df, &types, "worker", None).is_err());
     }

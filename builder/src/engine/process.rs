@@ -24,6 +24,27 @@ cd "$HOME" || exit 1
 exec "$@"
 "#;
 
+/// For images slipway did not build (Dockerfile apps): the config vars of `env_dir` in the
+/// environment (the platform's PORT and DYNO stay), then `argv` as it is: no shell, same user,
+/// same directory. Returns only when the command cannot start.
+pub fn env_exec(env_dir: &Path, argv: &[std::ffi::OsString]) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    let Some((program, args)) = argv.split_first() else { return anyhow::anyhow!("no command given") };
+    let vars = match envdir::read(env_dir) {
+        Ok(v) => v,
+        Err(e) => return e,
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    for (k, v) in vars {
+        if !(k == "PORT" || k == "DYNO") || std::env::var_os(&k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    let err = cmd.exec();
+    anyhow::anyhow!("cannot run {}: {err}", program.to_string_lossy())
+}
+
 #[derive(Debug, Clone)]
 pub struct ProcessEnv {
     pub app_dir: PathBuf,

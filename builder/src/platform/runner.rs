@@ -20,6 +20,7 @@ use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
 
 use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
+use crate::containers::loader;
 use crate::containers::process::{self, ProcessSpec, APP_PORT};
 use crate::output;
 use crate::platform::lock::AppLock;
@@ -117,9 +118,12 @@ impl Runner {
         let dir = self.env_dir(&release.app, release.version);
         let _ = std::fs::remove_dir_all(&dir);
         crate::engine::envdir::write(&dir, &release.config)?;
+        // A Dockerfile image runs as a user of its own: its files are readable by any user in
+        // its container (the data dir around them is the git user's alone).
+        let mode = if release.build.is_dockerfile() { 0o444 } else { 0o400 };
         for entry in std::fs::read_dir(&dir)? {
             let p = entry?.path();
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400))?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))?;
             let _ = std::os::unix::fs::chown(
                 &p,
                 Some(crate::engine::user::DEFAULT_ID),
@@ -131,7 +135,7 @@ impl Runner {
     }
 
     /// The container of `kind` (index `index`) of a release, or a one-off running `one_off`.
-    fn process_spec(
+    async fn process_spec(
         &self,
         release: &Release,
         kind: &str,
@@ -143,13 +147,10 @@ impl Runner {
         let app = &release.app;
         let cmd = process::command(&release.build, &release.process_types, kind, one_off)
             .with_context(|| format!("v{} of '{app}'", release.version))?;
-        let mut env = vec![format!("PORT={APP_PORT}"), format!("DYNO={kind}.{index}")];
-        if release.build.is_dockerfile() {
-            // No /start in a Dockerfile image to read ENV_PATH: config goes in the environment.
-            env.extend(release.config.iter().map(|(k, v)| format!("{k}={v}")));
-        }
+        let env = vec![format!("PORT={APP_PORT}"), format!("DYNO={kind}.{index}")];
         let settings = AppSettings::load(&self.state, app)?;
         let limits = settings.limits_for(kind);
+        let global = GlobalSettings::load(&self.state)?;
         let mut labels = ProcessSpec::base_labels(if one_off.is_some() { "run" } else { "process" }, app);
         labels.extend([
             (LABEL_RELEASE.to_string(), release.version.to_string()),
@@ -157,20 +158,30 @@ impl Runner {
             (LABEL_INDEX.to_string(), index.to_string()),
         ]);
         let web = kind == "web" && one_off.is_none();
-        Ok(ProcessSpec {
+        let mut spec = ProcessSpec {
             name: name.to_string(),
             image: release.image.clone(),
             cmd,
+            entrypoint: None,
             env,
             env_dir: Some(env_dir.to_path_buf()),
             publish: web.then_some((APP_PORT, 0)),
             binds: settings.mounts,
             labels,
-            memory: limits.memory,
+            memory: limits.memory.or(Some(global.memory_limit)),
             cpus: limits.cpus,
-            pids: Some(GlobalSettings::load(&self.state)?.pids_limit),
+            pids: Some(global.pids_limit),
             restart: one_off.is_none(),
-        })
+        };
+        if release.build.is_dockerfile() {
+            // No /start in a Dockerfile image to read ENV_PATH: the engine, mounted, loads it.
+            let run_image =
+                std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::containers::stack::RUN_IMAGE.into());
+            let engine_dir = self.state.data_dir.join("engine");
+            let binary = loader::engine_binary(&self.engine, &run_image, &engine_dir).await?;
+            loader::wrap(&self.engine, &mut spec, &binary).await?;
+        }
+        Ok(spec)
     }
 
     async fn start_process(
@@ -181,7 +192,7 @@ impl Runner {
         name: &str,
         env_dir: &Path,
     ) -> Result<Running> {
-        let spec = self.process_spec(release, kind, index, name, env_dir, None)?;
+        let spec = self.process_spec(release, kind, index, name, env_dir, None).await?;
         // A container of that name left by a crashed rollout goes first.
         self.engine.remove_container(name).await;
         let id = spec.create(&self.engine).await?;
@@ -376,7 +387,7 @@ impl Runner {
     /// Runs a command in a one-off container of `release`; returns its exit code.
     pub async fn one_off(&self, release: &Release, cmd: Vec<String>, env_dir: &Path, show: bool) -> Result<i64> {
         let name = format!("{}.run.{}", release.app, std::process::id());
-        let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd))?.create(&self.engine).await?;
+        let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd)).await?.create(&self.engine).await?;
         let result = self
             .engine
             .start_and_follow(&id, |bytes, is_err| {
