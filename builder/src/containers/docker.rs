@@ -74,6 +74,13 @@ impl Engine {
         Ok(out)
     }
 
+    /// An image's entrypoint and command.
+    pub async fn image_command(&self, name: &str) -> Result<(Vec<String>, Vec<String>)> {
+        let info = self.api.inspect_image(name).await.with_context(|| format!("image {name} does not exist"))?;
+        let config = info.config.unwrap_or_default();
+        Ok((config.entrypoint.unwrap_or_default(), config.cmd.unwrap_or_default()))
+    }
+
     /// The id of an image, when it exists.
     pub async fn image_id(&self, name: &str) -> Result<Option<String>> {
         match self.api.inspect_image(name).await {
@@ -157,7 +164,7 @@ impl Engine {
     /// engine's own error message when the Dockerfile fails.
     pub async fn build(
         &self,
-        context: Vec<u8>,
+        context: TarStream,
         tag: &str,
         target: Option<&str>,
         build_args: HashMap<String, String>,
@@ -174,7 +181,7 @@ impl Engine {
         if let Some(t) = target {
             opts = opts.target(t);
         }
-        let mut stream = self.api.build_image(opts.build(), None, Some(bollard::body_full(Bytes::from(context))));
+        let mut stream = self.api.build_image(opts.build(), None, Some(bollard::body_try_stream(context.stream)));
         let mut partial = String::new();
         while let Some(item) = stream.next().await {
             let info = match item {
@@ -197,7 +204,7 @@ impl Engine {
         if !partial.trim().is_empty() {
             on_line(partial.trim_end());
         }
-        Ok(())
+        context.writer.await.context("the build context's writer stopped")?
     }
 
     pub async fn create(&self, name: &str, body: ContainerCreateBody) -> Result<String> {
@@ -395,6 +402,12 @@ impl TarStream {
         });
         let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
         TarStream { stream: stream.boxed(), writer }
+    }
+
+    /// A tar already in memory (the stack images' small context).
+    pub fn from_bytes(bytes: Vec<u8>) -> TarStream {
+        let stream = futures_util::stream::once(async move { Ok(Bytes::from(bytes)) });
+        TarStream { stream: stream.boxed(), writer: tokio::task::spawn(async { Ok(()) }) }
     }
 
     /// A file as it is (a slug: already a gzip tar the engine extracts), read in chunks.

@@ -4,13 +4,13 @@
 //! Procfile, when present, gives the command of each process type.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::engine::fsutil::{has_app_file, read_app_file};
 use anyhow::{anyhow, Context, Result};
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::containers::docker::Engine;
+use crate::containers::docker::{Engine, TarStream};
 use crate::containers::image;
 use crate::engine::envdir::Vars;
 use crate::engine::procfile::Procfile;
@@ -76,11 +76,11 @@ impl DockerIgnore {
     }
 }
 
-/// The build context as a tar, `.dockerignore` applied (the Dockerfile is always sent).
-pub fn context_tar(dir: &Path) -> Result<Vec<u8>> {
+/// The build context's paths, `.dockerignore` applied (the Dockerfile is always sent), and
+/// their size as a tar.
+pub fn context_files(dir: &Path) -> Result<(Vec<PathBuf>, u64)> {
     let ignore = DockerIgnore::read(dir)?;
-    let mut tar = tar::Builder::new(Vec::new());
-    tar.follow_symlinks(false);
+    let (mut files, mut size) = (Vec::new(), 0u64);
     let walker = walkdir::WalkDir::new(dir).min_depth(1).sort_by_file_name();
     for entry in walker {
         let entry = entry?;
@@ -88,13 +88,27 @@ pub fn context_tar(dir: &Path) -> Result<Vec<u8>> {
         if rel != Path::new("Dockerfile") && ignore.excludes(rel) {
             continue;
         }
-        if entry.file_type().is_dir() {
-            tar.append_dir(rel, entry.path())?;
-        } else {
-            tar.append_path_with_name(entry.path(), rel)?;
-        }
+        size += 512 + entry.metadata().map(|m| if m.is_file() { m.len() } else { 0 }).unwrap_or(0);
+        files.push(rel.to_path_buf());
     }
-    Ok(tar.into_inner()?)
+    Ok((files, size))
+}
+
+/// The context as a tar the engine reads as it is written: files are read while they are sent,
+/// never all in memory. Links are sent as links.
+pub fn context_stream(dir: PathBuf, files: Vec<PathBuf>) -> TarStream {
+    TarStream::new(move |tar| {
+        tar.follow_symlinks(false);
+        for rel in files {
+            let path = dir.join(&rel);
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                tar.append_dir(&rel, &path)?;
+            } else {
+                tar.append_path_with_name(&path, &rel)?;
+            }
+        }
+        Ok(())
+    })
 }
 
 pub struct DockerfileBuild<'a> {
@@ -114,13 +128,13 @@ pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
     let process_types: BTreeMap<String, String> =
         procfile.processes.iter().map(|p| (p.name.clone(), p.command.clone())).collect();
     let dir = b.dir.to_path_buf();
-    let context =
-        tokio::task::spawn_blocking(move || context_tar(&dir)).await?.context("cannot read the build context")?;
+    let (files, size) =
+        tokio::task::spawn_blocking(move || context_files(&dir)).await?.context("cannot read the build context")?;
+    let context = context_stream(b.dir.to_path_buf(), files);
     let args: HashMap<String, String> =
         if b.build_args { b.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect() } else { HashMap::new() };
     let labels = image::labels(b.app, "latest", image::BuildKind::DOCKERFILE, &process_types, b.source_version);
-    let step =
-        Step::start(format!("Building {} with its Dockerfile ({} context)", b.app, output::size(context.len() as u64)));
+    let step = Step::start(format!("Building {} with its Dockerfile ({} context)", b.app, output::size(size)));
     let previous = engine.image_id(b.tag).await?;
     engine
         .build(context, b.tag, None, args, labels, |line| step.line(line))
