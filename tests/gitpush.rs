@@ -76,8 +76,21 @@ impl Server {
     }
 
     fn ssh(&self, key: &Path, remote_command: &str) -> Output {
+        self.ssh_with_input(key, remote_command, "")
+    }
+
+    fn ssh_with_input(&self, key: &Path, remote_command: &str, input: &str) -> Output {
+        use std::io::Write;
         let cmd = format!("{} {USER}@127.0.0.1 {}", self.ssh_command(key), shell_quote(remote_command));
-        Command::new("bash").args(["-c", &cmd]).output().unwrap()
+        let mut child = Command::new("bash")
+            .args(["-c", &cmd])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     }
 
     /// A git checkout of `fixture` with the slipway remote for `app`.
@@ -178,6 +191,7 @@ fn push_creates_deploys_redeploys_and_rejects_failures() {
     assert!(out.contains("remote: -----> Created app pushed") || out.contains("Created app pushed"), "{out}");
     assert!(out.contains("remote: -----> Null app detected"), "{out}");
     assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
+    assert_private_files(&s, app);
 
     // A second push with a change redeploys with no failed request meanwhile.
     let stop = Arc::new(AtomicBool::new(false));
@@ -353,6 +367,42 @@ fn pushes_stream_live_lock_and_cancel() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&leftovers.stdout).trim().is_empty(), "the build container survived the cancel");
+}
+
+/// Config values and build logs are the git user's alone: the data dir 0700, the database (and
+/// its WAL, when there is one) 0600, the running release's env files 0400.
+fn assert_private_files(s: &Server, app: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&s.data), 0o700, "the data dir");
+    assert_eq!(mode(&s.data.join("slipway.db")), 0o600, "the database");
+    // The WAL exists while a connection is open (the last one to close removes it).
+    if let Ok(m) = std::fs::metadata(s.data.join("slipway.db-wal")) {
+        assert_eq!(m.permissions().mode() & 0o777, 0o600, "the WAL");
+    }
+    let o = s.slipway(&["config:set", app, "MODE_CHECK=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let releases = s.data.join("apps").join(app).join("releases");
+    let env_files: Vec<PathBuf> =
+        walkdir(&releases).into_iter().filter(|p| p.parent().is_some_and(|d| d.ends_with("env"))).collect();
+    assert!(env_files.iter().any(|p| p.ends_with("MODE_CHECK")), "{env_files:?}");
+    for f in &env_files {
+        assert_eq!(mode(f), 0o400, "{}", f.display());
+    }
+}
+
+/// Every file under `dir`.
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// A git host the way a code host is one: bare repos served over https (git's dumb HTTP
@@ -549,6 +599,17 @@ fn hostile_pushes_are_refused_and_change_nothing() {
     assert!(!o.status.success(), "{}", text(&o));
     assert!(!marker.exists(), "a submodule URL ran as an option");
 
+    // A `.env` pointing at a host file is refused, never read (the host reads it for a Dockerfile app).
+    s.git(&dir, &["reset", "-q", "--hard", &head]);
+    std::fs::write(dir.join("Dockerfile"), "FROM slipway/stack:run\n").unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", dir.join(".env")).unwrap();
+    s.git(&dir, &["add", "Dockerfile", ".env"]);
+    s.git(&dir, &["commit", "-qm", "a link to a host file"]);
+    let o = s.git(&dir, &["push", "-f", "slipway", "main"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(".env of the app is a symbolic link"), "{}", text(&o));
+    assert!(!text(&o).contains("root:"), "{}", text(&o));
+
     // 954 files of the same MiB of zeros: a pack of a few KiB, a tree of 954 MiB.
     let o = s.slipway(&["settings:set", "max-push-size", "100M"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -583,6 +644,12 @@ fn hostile_pushes_are_refused_and_change_nothing() {
     let o = s.git(&dir, &["push", "-f", "slipway", "main"]);
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("pack exceeds maximum allowed size"), "{}", text(&o));
+
+    // Config values can stay off command lines: `config:set --stdin` over SSH.
+    let o = s.ssh_with_input(&s.key, "config:set hostile --stdin --no-restart", "FROM_STDIN='kept secret'\n");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = s.ssh(&s.key, "config:get hostile FROM_STDIN");
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "kept secret", "{}", text(&o));
 
     assert_eq!(std::fs::read_to_string(canary.join("keep")).unwrap(), "untouched\n");
     assert_eq!(std::fs::read_dir(&canary).unwrap().count(), 1, "nothing was written into the canary");
