@@ -734,3 +734,89 @@ fn developer_keys_reach_their_own_and_granted_apps_only() {
     assert!(all.contains("adminapp") && all.contains("devapp"), "{all}");
     let _ = s.slipway(&["ssh-keys:remove", dev_name]);
 }
+
+/// `slipway daemon`, stopped (SIGTERM) when dropped.
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+/// The processes whose parent is `pid`, with their /proc status text.
+fn children_of(pid: i32) -> Vec<(i32, String)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| Some((p, std::fs::read_to_string(format!("/proc/{p}/status")).ok()?)))
+        .filter(|(_, status)| {
+            status.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["PPid:", &pid.to_string()])
+        })
+        .collect()
+}
+
+fn status_field<'a>(status: &'a str, field: &str) -> Vec<&'a str> {
+    status.lines().find_map(|l| l.strip_prefix(field)).map(|v| v.split_whitespace().collect()).unwrap_or_default()
+}
+
+fn getent_id(db: &str, name: &str) -> String {
+    let o = Command::new("getent").args([db, name]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).split(':').nth(2).unwrap_or("").to_string()
+}
+
+/// With `slipway daemon` running (as root), nginx's master is root's and its workers run as
+/// slipway-router, in no docker group; a push (as the git user) deploys through it, and a
+/// router that stops is started again.
+#[test]
+fn the_daemon_runs_the_router_outside_the_docker_group() {
+    let s = Server::start("daemon");
+    let mut child = Command::new(&s.exe)
+        .arg("daemon")
+        .env("SLIPWAY_DATA", &s.data)
+        .env("SLIPWAY_GIT_USER", USER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _daemon = Daemon(child);
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("listens on"), "{first}");
+    std::thread::spawn(move || lines.for_each(drop));
+
+    let app = "behind-daemon";
+    let dir = s.checkout(&fixture("null/null-greeting"), app);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
+
+    let master_pid = || -> i32 {
+        std::fs::read_to_string(s.data.join("nginx/nginx.pid")).unwrap_or_default().trim().parse().unwrap_or(0)
+    };
+    let master = master_pid();
+    let status = std::fs::read_to_string(format!("/proc/{master}/status")).unwrap();
+    assert_eq!(status_field(&status, "Uid:")[0], "0", "the master is root's");
+    let (router_uid, docker_gid) = (getent_id("passwd", "slipway-router"), getent_id("group", "docker"));
+    let workers = children_of(master);
+    assert!(!workers.is_empty(), "nginx has workers");
+    for (pid, status) in &workers {
+        assert_eq!(status_field(status, "Uid:")[0], router_uid, "worker {pid} runs as slipway-router");
+        let groups = status_field(status, "Groups:");
+        assert!(!groups.contains(&docker_gid.as_str()), "worker {pid} is in the docker group: {groups:?}");
+    }
+
+    // The router stops: the daemon starts it again, and the app answers.
+    unsafe { libc::kill(master, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let back = master_pid() != master && s.get(app).is_ok_and(|r| r.0 == 200);
+        if back {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the router was not started again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -111,6 +111,9 @@ enum Command {
     Paths,
     /// Print the version
     Version,
+    /// As root: the router for this data dir, nginx's workers outside the docker group (as
+    /// slipway-router); deploys ask it to apply their changes. Runs until stopped
+    Daemon,
     /// Inside a Dockerfile app's container: config vars from DIR's files, then exec the command
     #[command(hide = true)]
     EnvExec {
@@ -208,6 +211,7 @@ fn run(cli: Cli) -> Result<i32> {
             println!("slipway {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Daemon => crate::platform::daemon::run(&data_dir),
         Command::EnvExec { dir, command } => Err(crate::engine::process::env_exec(&dir, &command)),
         Command::App(cmd) => block_on(apps::run_app(&platform, cmd)),
         Command::Host(cmd) => block_on(apps::run_host(&platform, cmd)),

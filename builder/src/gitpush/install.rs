@@ -24,6 +24,16 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
         }
         output::header(format!("Created the user {user}"));
     }
+    // nginx's workers run as a user of their own when root runs the router (`slipway daemon`).
+    let router_user = crate::platform::router::ROUTER_USER;
+    if AppUser::lookup(router_user).is_none() {
+        let args = ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group", router_user];
+        let out = shadow_tool("useradd", &args)?;
+        if !out.status.success() && AppUser::lookup(router_user).is_none() {
+            bail!("useradd {router_user} failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        output::header(format!("Created the user {router_user} (nginx's workers; not in the docker group)"));
+    }
     // Builds and deploys talk to Docker. A `*` password: no password login, but not a locked
     // account, which sshd would refuse even for key logins.
     let docker_group = AppUser::group_exists("docker");

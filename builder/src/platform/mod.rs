@@ -1,11 +1,13 @@
 //! Apps and their lifecycle: the state ([`state`], typed [`settings`] and [`records`]), the
 //! [`runner`] (process types as containers, zero-downtime rollouts), the [`router`] (nginx),
 //! deploy [`checks`], builds and deploys ([`deploy`]), and every Dokku-style command
-//! ([`commands`]), which the CLI and the SSH dispatcher both call.
+//! ([`commands`]), which the CLI and the SSH dispatcher both call; [`daemon`] is root's side of
+//! the platform (for now: the router).
 
 pub mod access;
 pub mod checks;
 pub mod commands;
+pub mod daemon;
 pub mod deploy;
 pub mod lock;
 pub mod names;

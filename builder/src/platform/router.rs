@@ -4,6 +4,11 @@
 //! the old workers while new ones go to the new containers. nginx runs with its own config
 //! under the data dir, not the system's.
 //!
+//! Where `slipway daemon` runs (as root) the router is its child: nginx's master is root's and its
+//! workers, which read what the internet sends, run as [`ROUTER_USER`], outside the docker
+//! group; a deploy (as the git user) writes the configuration and asks the daemon to apply it.
+//! Without the daemon, the deploy starts and reloads nginx itself, as its own user.
+//!
 //! Why nginx and not an embedded router: it is what Dokku users know, its graceful reload is
 //! proven under load, and upstream retries (`proxy_next_upstream`) cover a container that stops
 //! between a reload and the request.
@@ -18,6 +23,10 @@ use super::names::{is_safe_app_name, validate_domain, validate_listen};
 /// A host name that can never be an app's: it answers with the configuration's generation, so
 /// a reload can be awaited (nginx reloads asynchronously).
 const GENERATION_HOST: &str = "generation.slipway.invalid"; // ends in names::INTERNAL_SUFFIX
+
+/// The user nginx's workers run as when root starts the router (`slipway install` creates it:
+/// no shell, no home, in no group but its own).
+pub const ROUTER_USER: &str = "slipway-router";
 
 #[derive(Debug, Clone)]
 pub struct Router {
@@ -38,9 +47,14 @@ impl Router {
 
     fn main_conf(&self, generation: &str) -> String {
         let d = self.dir.display();
+        // Used when root runs the master (the daemon); nginx ignores it otherwise.
+        let user = match crate::engine::user::AppUser::lookup(ROUTER_USER) {
+            Some(_) => format!("user {ROUTER_USER};\n"),
+            None => String::new(),
+        };
         format!(
             "# Written by slipway; regenerated on every change.
-worker_processes 1;
+{user}worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 4096; }}
@@ -146,7 +160,7 @@ server {{
         }
     }
 
-    fn pid(&self) -> Option<i32> {
+    pub fn pid(&self) -> Option<i32> {
         let pid: i32 = std::fs::read_to_string(self.dir.join("nginx.pid")).ok()?.trim().parse().ok()?;
         (unsafe { libc::kill(pid, 0) } == 0).then_some(pid)
     }
@@ -176,20 +190,34 @@ server {{
             std::process::id()
         );
         self.ensure_layout(&generation)?;
-        self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
-        let old_workers = match self.pid() {
-            Some(master) => {
-                let workers = children(master);
-                self.run_nginx(&["-s", "reload"])?;
-                workers
-            }
-            None => {
-                self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?")?;
-                Vec::new()
-            }
-        };
+        let old_workers = self.pid().map(children).unwrap_or_default();
+        let data_dir = self.dir.parent().unwrap_or(&self.dir);
+        if crate::sys::is_root() || !super::daemon::apply_router(data_dir)? {
+            self.start_or_reload()?;
+        }
         self.await_generation(&generation)?;
         await_workers_closed(&old_workers);
+        Ok(())
+    }
+
+    /// Checks the configuration, then reloads nginx gracefully, or starts it when it is not
+    /// running.
+    pub fn start_or_reload(&self) -> Result<()> {
+        self.run_nginx(&["-t", "-q"]).context("the router's configuration is invalid")?;
+        match self.pid() {
+            Some(_) => self.run_nginx(&["-s", "reload"]),
+            None => self.run_nginx(&[]).context("cannot start the router (nginx); is its port free?"),
+        }
+    }
+
+    /// Stops nginx gracefully (in-flight requests finish), waiting for it (bounded).
+    pub fn stop(&self) -> Result<()> {
+        let Some(pid) = self.pid() else { return Ok(()) };
+        self.run_nginx(&["-s", "quit"])?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        while unsafe { libc::kill(pid, 0) } == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         Ok(())
     }
 
