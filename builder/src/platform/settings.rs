@@ -48,17 +48,11 @@ impl Global {
         Global::RouterListen,
     ];
 
-    /// The ones `settings:set` changes (the others have commands of their own).
-    pub const SETTABLE: [Global; 8] = [
-        Global::KeepReleases,
-        Global::StopTimeout,
-        Global::GitAutoCreate,
-        Global::MaxScale,
-        Global::PidsLimit,
-        Global::MemoryLimit,
-        Global::BuildMemoryLimit,
-        Global::MaxPushSize,
-    ];
+    /// The ones `settings:set` changes (the domain and the router's address have commands of
+    /// their own: `domains:set-global`, `--router-listen`).
+    pub fn settable_ones() -> impl Iterator<Item = Global> {
+        Global::ALL.into_iter().filter(|g| !matches!(g, Global::Domain | Global::RouterListen))
+    }
 
     pub fn key(self) -> &'static str {
         match self {
@@ -98,8 +92,8 @@ impl Global {
 
     /// A settable setting by its key.
     pub fn settable(key: &str) -> Result<Global> {
-        Global::SETTABLE.into_iter().find(|g| g.key() == key).ok_or_else(|| {
-            let keys: Vec<&str> = Global::SETTABLE.iter().map(|g| g.key()).collect();
+        Global::settable_ones().find(|g| g.key() == key).ok_or_else(|| {
+            let keys: Vec<&str> = Global::settable_ones().map(|g| g.key()).collect();
             anyhow!("unknown setting {key:?}: the settings are {}", keys.join(", "))
         })
     }
