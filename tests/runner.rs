@@ -382,3 +382,23 @@ fn dockerfile_apps_get_config_from_files_not_the_container_env() {
     let out = p.ok(&["run", app, "printenv", "SECRET_TOKEN"]);
     assert!(out.contains("s3cr3t-value"), "{out}");
 }
+
+/// An app with no web process is not routed and does not claim to serve: web=0, no URL.
+#[test]
+fn an_app_without_a_web_process_is_not_routed() {
+    let mut p = Platform::new();
+    let app = "t-worker-only";
+    p.create(app);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("Procfile"), "worker: while true; do sleep 5; done\n").unwrap();
+    let out = p.ok(&["deploy", app, src.path().to_str().unwrap()]);
+    assert!(out.contains("Release v1 of t-worker-only runs (no web process: nothing is routed to it)"), "{out}");
+    assert!(!out.contains("is serving"), "{out}");
+    let report = p.ok(&["ps:report", app]);
+    assert!(report.contains("Formation: web=0"), "{report}");
+    let info = p.ok(&["apps:info", app]);
+    assert!(info.contains("URLs:      none (no web process)"), "{info}");
+    assert!(!matches!(p.get(app), Ok((200 | 502, _))), "the router answers for it: {:?}", p.get(app));
+    p.ok(&["ps:scale", app, "worker=1"]);
+    assert_eq!(containers_of(app).len(), 1, "the worker runs");
+}

@@ -262,6 +262,13 @@ impl Runner {
             }
         }
 
+        // A release without a web process is not routed, and its formation says web=0.
+        let has_web = release.process_types.contains_key("web") || release.build.is_dockerfile();
+        if !has_web && self.state.formation(app)?.get("web").copied().unwrap_or(0) > 0 {
+            let tx = self.state.transaction()?;
+            State::set_formation(&tx, app, &BTreeMap::from([("web".to_string(), 0)]))?;
+            tx.commit()?;
+        }
         let formation = self.state.formation(app)?;
         let mut started: Vec<Running> = Vec::new();
         let rollout_started = std::time::Instant::now();
@@ -295,7 +302,9 @@ impl Runner {
                 }
             }
             let ports: Vec<u16> = started.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
-            if formation.get("web").copied().unwrap_or(0) > 0 || self.router.has_app(app) {
+            if !has_web && self.router.has_app(app) {
+                self.router.remove_app(app).await?;
+            } else if has_web && (formation.get("web").copied().unwrap_or(0) > 0 || self.router.has_app(app)) {
                 self.router.set_app(app, &self.hosts(app)?, &ports).await?;
             }
             Ok(())
@@ -313,8 +322,9 @@ impl Runner {
         }
         self.state.set_release_status(app, version, ReleaseStatus::Succeeded)?;
         let took = rollout_started.elapsed();
+        let state_of = if has_web { "is serving" } else { "runs (no web process: nothing is routed to it)" };
         output::header(format!(
-            "Release v{version} of {app} is serving ({} ms after its containers started: app boot {} ms, slipway {} ms)",
+            "Release v{version} of {app} {state_of} ({} ms after its containers started: app boot {} ms, slipway {} ms)",
             took.as_millis(),
             boot.as_millis(),
             took.saturating_sub(boot).as_millis()
