@@ -349,13 +349,21 @@ fn domains_stop_start_checks_release_phase_and_tarballs() {
 
 /// A Dockerfile app gets its config from files the mounted engine loads before the image's own
 /// command, never from the container's Env: `docker inspect` shows no value, the app sees it.
+/// It listens on its EXPOSEd port, hard-coded (not on PORT): the deploy routes to that port.
 #[test]
 fn dockerfile_apps_get_config_from_files_not_the_container_env() {
     let mut p = Platform::new();
     let app = "t-df-config";
     p.create(app);
     p.ok(&["config:set", app, "SECRET_TOKEN=s3cr3t-value", "--no-restart"]);
-    p.ok(&["deploy", app, fixture("dockerfile/dockerfile-app").to_str().unwrap()]);
+    let src = tempfile::tempdir().unwrap();
+    let o = Command::new("cp").arg("-r").arg(fixture("dockerfile/dockerfile-app")).arg(src.path().join("app")).output();
+    assert!(o.unwrap().status.success());
+    let server = src.path().join("app/server.py");
+    let code = std::fs::read_to_string(&server).unwrap().replace("int(os.environ[\"PORT\"])", "8080");
+    assert!(code.contains("8080)"), "the fixture's server changed: {code}");
+    std::fs::write(&server, code).unwrap();
+    p.ok(&["deploy", app, src.path().join("app").to_str().unwrap()]);
     assert_eq!(p.get(app).unwrap(), (200, "dockerfile-app".to_string()));
     let web = docker(&[
         "ps",
@@ -367,7 +375,7 @@ fn dockerfile_apps_get_config_from_files_not_the_container_env() {
     ]);
     assert!(!web.is_empty() && !web.contains('\n'), "one web container: {web:?}");
     let env = docker(&["inspect", "--format", "{{json .Config.Env}}", &web]);
-    assert!(env.contains("PORT=5000") && !env.contains("s3cr3t"), "{env}");
+    assert!(env.contains("PORT=8080") && !env.contains("s3cr3t"), "{env}");
     let entrypoint = docker(&["inspect", "--format", "{{json .Config.Entrypoint}}", &web]);
     assert!(entrypoint.contains("/.slipway/slipway"), "{entrypoint}");
     // The web process itself has the value in its environment.
@@ -401,4 +409,20 @@ fn an_app_without_a_web_process_is_not_routed() {
     assert!(!matches!(p.get(app), Ok((200 | 502, _))), "the router answers for it: {:?}", p.get(app));
     p.ok(&["ps:scale", app, "worker=1"]);
     assert_eq!(containers_of(app).len(), 1, "the worker runs");
+}
+
+/// A web process that keeps exiting fails its checks at once, with its exit status and last log
+/// lines, not after the 60 s wait for its port.
+#[test]
+fn a_web_process_that_keeps_exiting_fails_at_once() {
+    let mut p = Platform::new();
+    let app = "t-exits";
+    p.create(app);
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("Procfile"), "web: echo starting; no-such-command-here\n").unwrap();
+    let o = p.slipway(&["deploy", app, src.path().to_str().unwrap()]);
+    assert!(!o.status.success());
+    let out = text(&o);
+    assert!(out.contains("its process exited with status 127") || out.contains("exited and was restarted"), "{out}");
+    assert!(out.contains("no-such-command-here"), "the last log lines are shown: {out}");
 }

@@ -43,6 +43,15 @@ pub struct ProcessSpec {
     pub restart: bool,
 }
 
+/// The port an app listens on inside its container: a Dockerfile image's first EXPOSEd port,
+/// else [`APP_PORT`] (what `PORT` says).
+pub async fn container_port(engine: &super::docker::Engine, build: &BuildKind, image: &str) -> Result<u16> {
+    Ok(match build {
+        BuildKind::Dockerfile => engine.image_exposed_ports(image).await?.first().copied().unwrap_or(APP_PORT),
+        BuildKind::Buildpacks(_) => APP_PORT,
+    })
+}
+
 /// What runs for `kind` of an image: `/start TYPE` for buildpack images; for Dockerfile images,
 /// the Procfile's command through `sh -c`, or the image's own command for `web`. A one-off
 /// command runs through `/exec` (buildpack images) or as it is.

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use crate::containers::docker::{Engine, LABEL_APP};
 use crate::containers::image::BuildKind;
 use crate::containers::image::{LABEL_BUILDPACK, LABEL_PROCESS_TYPES};
-use crate::containers::process::{self, ProcessSpec, APP_PORT};
+use crate::containers::process::{self, ProcessSpec};
 use crate::engine::envdir::Vars;
 use crate::output;
 
@@ -21,11 +21,7 @@ pub async fn plan(engine: &Engine, image: &str, process_type: &str) -> Result<(O
         labels.get(LABEL_PROCESS_TYPES).and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
     let build = BuildKind::parse(labels.get(LABEL_BUILDPACK).map(String::as_str).unwrap_or_default());
     let cmd = process::command(&build, &types, process_type, None).with_context(|| format!("image {image}"))?;
-    let port = match build {
-        BuildKind::Dockerfile => engine.image_exposed_ports(image).await?.first().copied().unwrap_or(APP_PORT),
-        BuildKind::Buildpacks(_) => APP_PORT,
-    };
-    Ok((cmd, port))
+    Ok((cmd, process::container_port(engine, &build, image).await?))
 }
 
 pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, detach: bool) -> Result<i32> {

@@ -21,7 +21,7 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptio
 
 use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
 use crate::containers::loader;
-use crate::containers::process::{self, ProcessSpec, APP_PORT};
+use crate::containers::process::{self, ProcessSpec};
 use crate::output;
 use crate::platform::lock::AppLock;
 use crate::platform::router::Router;
@@ -98,10 +98,7 @@ impl Runner {
                 kind: label(&c, LABEL_TYPE).unwrap_or_default(),
                 index: label(&c, LABEL_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),
                 release: label(&c, LABEL_RELEASE).and_then(|r| r.parse().ok()).unwrap_or(0),
-                port: c
-                    .ports
-                    .as_ref()
-                    .and_then(|ps| ps.iter().find(|p| p.private_port == APP_PORT).and_then(|p| p.public_port)),
+                port: c.ports.as_ref().and_then(|ps| ps.iter().find_map(|p| p.public_port)),
             })
             .collect();
         out.sort_by(|a, b| (&a.kind, a.index).cmp(&(&b.kind, b.index)));
@@ -147,7 +144,9 @@ impl Runner {
         let app = &release.app;
         let cmd = process::command(&release.build, &release.process_types, kind, one_off)
             .with_context(|| format!("v{} of '{app}'", release.version))?;
-        let env = vec![format!("PORT={APP_PORT}"), format!("DYNO={kind}.{index}")];
+        // A Dockerfile app listens where its image EXPOSEs; PORT says so either way.
+        let port = process::container_port(&self.engine, &release.build, &release.image).await?;
+        let env = vec![format!("PORT={port}"), format!("DYNO={kind}.{index}")];
         let settings = AppSettings::load(&self.state, app)?;
         let limits = settings.limits_for(kind);
         let global = GlobalSettings::load(&self.state)?;
@@ -165,7 +164,7 @@ impl Runner {
             entrypoint: None,
             env,
             env_dir: Some(env_dir.to_path_buf()),
-            publish: web.then_some((APP_PORT, 0)),
+            publish: web.then_some((port, 0)),
             binds: settings.mounts,
             labels,
             memory: limits.memory.or(Some(global.memory_limit)),
@@ -197,7 +196,10 @@ impl Runner {
         self.engine.remove_container(name).await;
         let id = spec.create(&self.engine).await?;
         self.engine.api.start_container(&id, None).await.with_context(|| format!("cannot start {name}"))?;
-        let port = self.engine.published_port(&id, APP_PORT).await;
+        let port = match spec.publish {
+            Some((inside, _)) => self.engine.published_port(&id, inside).await,
+            None => None,
+        };
         Ok(Running { id, name: name.to_string(), kind: kind.into(), index, release: release.version, port })
     }
 
@@ -206,6 +208,22 @@ impl Runner {
         let Ok(info) = self.engine.api.inspect_container(&c.id, None).await else { return false };
         let up = info.state.is_some_and(|s| s.running == Some(true) && s.restarting != Some(true));
         up && info.restart_count.unwrap_or(0) == 0
+    }
+
+    /// Waits until the container's process has exited once (stopped, or restarted by its
+    /// policy); its exit status, when the engine still shows it.
+    async fn first_exit(&self, c: &Running) -> Option<i64> {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Ok(info) = self.engine.api.inspect_container(&c.id, None).await else { return None };
+            let state = info.state.unwrap_or_default();
+            if state.running != Some(true) || state.restarting == Some(true) {
+                return state.exit_code;
+            }
+            if info.restart_count.unwrap_or(0) > 0 {
+                return None;
+            }
+        }
     }
 
     /// Checks one new container: app.json checks for its type, else the defaults. Returns how
@@ -220,11 +238,16 @@ impl Runner {
         let declared = checks.get(&c.kind).cloned().unwrap_or_default();
         let mut boot = None;
         if let Some(port) = c.port {
-            boot = Some(
-                crate::net::wait_for_http(port, Duration::from_secs(60))
-                    .await
-                    .map_err(|e| anyhow!("{}: {e}", c.name))?,
-            );
+            // A process that exits (and is restarted) fails the check at once, not after 60 s.
+            tokio::select! {
+                answered = crate::net::wait_for_http(port, Duration::from_secs(60)) => {
+                    boot = Some(answered.map_err(|e| anyhow!("{}: {e}", c.name))?);
+                }
+                code = self.first_exit(c) => {
+                    let how = code.map(|c| format!("exited with status {c}")).unwrap_or_else(|| "exited and was restarted".into());
+                    bail!("{}: its process {how} before it answered HTTP on its port", c.name);
+                }
+            }
             if !skip {
                 for check in declared.iter().filter(|k| k.command.is_none()) {
                     crate::platform::checks::http(check, port).await?;
