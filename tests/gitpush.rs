@@ -773,6 +773,13 @@ fn getent_id(db: &str, name: &str) -> String {
 #[test]
 fn the_daemon_runs_the_router_outside_the_docker_group() {
     let s = Server::start("daemon");
+    // Deployed before the daemon: the git user's nginx serves it, until the daemon takes over.
+    let app = "behind-daemon";
+    let dir = s.checkout(&fixture("null/null-greeting"), app);
+    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
+
     let mut child = Command::new(&s.exe)
         .arg("daemon")
         .env("SLIPWAY_DATA", &s.data)
@@ -783,18 +790,17 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let _daemon = Daemon(child);
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains("listens on"), "{first}");
+    let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("its router is in ")).expect("it started");
+    let router_dir = PathBuf::from(first.split("its router is in ").nth(1).unwrap());
     std::thread::spawn(move || lines.for_each(drop));
-
-    let app = "behind-daemon";
-    let dir = s.checkout(&fixture("null/null-greeting"), app);
-    let o = s.git(&dir, &["push", "slipway", "main"]);
+    assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()), "served by root's router");
+    // A change (as the git user) goes through the daemon.
+    let o = s.slipway(&["ps:scale", app, "web=2"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
 
     let master_pid = || -> i32 {
-        std::fs::read_to_string(s.data.join("nginx/nginx.pid")).unwrap_or_default().trim().parse().unwrap_or(0)
+        std::fs::read_to_string(router_dir.join("nginx.pid")).unwrap_or_default().trim().parse().unwrap_or(0)
     };
     let master = master_pid();
     let status = std::fs::read_to_string(format!("/proc/{master}/status")).unwrap();

@@ -20,21 +20,27 @@ use crate::output;
 /// Root's directory for the daemon's socket and lock.
 const RUN_DIR: &str = "/run/slipway";
 
-/// The socket of the daemon for `data_dir` (one per data dir, named by a hash of its path).
-fn socket_path(data_dir: &Path) -> PathBuf {
+/// `/run/slipway/NAME-HASH`: the daemon's files for `data_dir`, named by a hash of its path.
+fn run_path(data_dir: &Path, name: &str) -> PathBuf {
     let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
     let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
-    let name: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    Path::new(RUN_DIR).join(format!("daemon-{name}.sock"))
+    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    Path::new(RUN_DIR).join(format!("{name}-{hash}"))
 }
 
-/// Asks the daemon to apply the router's configuration. `false`: no daemon serves this data
-/// dir (the caller runs nginx itself); an error: the daemon refused, or has stopped.
-pub fn apply_router(data_dir: &Path) -> Result<bool> {
+fn socket_path(data_dir: &Path) -> PathBuf {
+    run_path(data_dir, "daemon").with_extension("sock")
+}
+
+/// Where the daemon's nginx keeps its configuration, pid file and logs (root's), when a daemon
+/// serves `data_dir`.
+pub fn router_dir(data_dir: &Path) -> Option<PathBuf> {
+    socket_path(data_dir).exists().then(|| run_path(data_dir, "router"))
+}
+
+/// Asks the daemon to apply the router's configuration of `generation`, listening on `listen`.
+pub fn apply_router(data_dir: &Path, generation: &str, listen: &str) -> Result<()> {
     let path = socket_path(data_dir);
-    if !path.exists() {
-        return Ok(false);
-    }
     let mut stream = UnixStream::connect(&path).with_context(|| {
         format!(
             "the router is run by `slipway daemon`, which is not answering at {}: start it again as root",
@@ -42,11 +48,11 @@ pub fn apply_router(data_dir: &Path) -> Result<bool> {
         )
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.write_all(b"apply-router\n")?;
+    stream.write_all(format!("apply-router {generation} {listen}\n").as_bytes())?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).context("the daemon did not answer")?;
     match answer.trim_end().strip_prefix("error: ") {
-        None if answer.trim_end() == "ok" => Ok(true),
+        None if answer.trim_end() == "ok" => Ok(()),
         Some(message) => bail!("{message}"),
         None => bail!("the daemon answered {:?}", answer.trim_end()),
     }
@@ -71,51 +77,83 @@ pub fn run(data_dir: &Path) -> Result<i32> {
     let listener = UnixListener::bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
     std::os::unix::fs::chown(&path, Some(0), Some(owner_gid))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-    let router = Router::new(data_dir, "");
-    take_over(&router)?;
-    output::header(format!("slipway daemon for {} listens on {}", data_dir.display(), path.display()));
+    let router = Router { dir: run_path(data_dir, "router"), listen: String::new() };
+    take_over(data_dir, &router)?;
+    output::header(format!(
+        "slipway daemon for {} listens on {}; its router is in {}",
+        data_dir.display(),
+        path.display(),
+        router.dir.display()
+    ));
     let stopping = Arc::new(AtomicBool::new(false));
     stop_on_signal(router.clone(), path.clone(), stopping.clone());
     let supervised = router.clone();
     std::thread::spawn(move || supervise(&supervised, &stopping));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let _ = serve(&router, stream);
+        let _ = serve(data_dir, &router, stream);
     }
     drop(lock);
     Ok(0)
 }
 
-/// One request: a line naming what to do; the answer is `ok` or `error: WHY`.
-fn serve(router: &Router, stream: UnixStream) -> Result<()> {
+/// One request: `apply-router GENERATION LISTEN`; the answer is `ok` or `error: WHY`.
+fn serve(data_dir: &Path, router: &Router, stream: UnixStream) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut line = String::new();
-    BufReader::new(std::io::Read::take(&stream, 64)).read_line(&mut line)?;
-    let answer = match line.trim_end() {
-        "apply-router" => match router.start_or_reload() {
-            Ok(()) => "ok".to_string(),
-            Err(e) => format!("error: {}", output::error_chain(e.as_ref()).replace('\n', " ")),
-        },
-        other => format!("error: unknown request {:?}", output::printable(other)),
+    BufReader::new(std::io::Read::take(&stream, 256)).read_line(&mut line)?;
+    let answer = match apply(data_dir, router, line.trim_end()) {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("error: {}", output::printable(&output::error_chain(e.as_ref())).replace('\n', " ")),
     };
     (&stream).write_all(format!("{answer}\n").as_bytes())?;
     Ok(())
 }
 
-/// An nginx started before the daemon (by a deploy, as the git user) makes way for root's.
-fn take_over(router: &Router) -> Result<()> {
+fn apply(data_dir: &Path, router: &Router, request: &str) -> Result<()> {
+    let parts: Vec<&str> = request.split(' ').collect();
+    let ["apply-router", generation, listen] = parts.as_slice() else {
+        bail!("unknown request {:?}", output::printable(request));
+    };
+    if generation.is_empty() || !generation.chars().all(|c| c.is_ascii_digit() || c == '-') {
+        bail!("invalid generation {:?}", output::printable(generation));
+    }
+    super::names::validate_listen(listen)?;
+    let router = Router { dir: router.dir.clone(), listen: listen.to_string() };
+    router.render_from(&data_dir.join("nginx").join("apps"), generation)?;
+    router.start_or_reload()
+}
+
+/// The router a deploy started before the daemon (as the git user) makes way for root's; the
+/// apps it served are served again by root's, on the address it listened on. Only a process
+/// that is that router's master gets the signal (its pid file is the git user's to write).
+fn take_over(data_dir: &Path, router: &Router) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    if let Some(pid) = router.pid() {
-        let owner = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid()).unwrap_or(0);
-        if owner != 0 {
-            output::header(format!(
-                "Restarting the router (pid {pid}, uid {owner}) as root's, workers as {ROUTER_USER}"
-            ));
-            router.stop()?;
+    let theirs = Router::new(data_dir, "");
+    let owner = std::fs::metadata(data_dir)?.uid();
+    if let Some(pid) = theirs.pid() {
+        let conf = theirs.dir.join("nginx.conf");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let is_master = String::from_utf8_lossy(&cmdline).contains("nginx: master process")
+            && String::from_utf8_lossy(&cmdline).contains(&*conf.to_string_lossy());
+        let uid = std::fs::metadata(format!("/proc/{pid}")).map(|m| m.uid()).ok();
+        if is_master && uid == Some(owner) && owner != 0 {
+            output::header(format!("Restarting the router (pid {pid}) as root's, its workers as {ROUTER_USER}"));
+            // SAFETY: a signal to the process checked above.
+            unsafe { libc::kill(pid, libc::SIGQUIT) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while unsafe { libc::kill(pid, 0) } == 0 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
-    if router.dir.join("nginx.conf").is_file() && router.pid().is_none() {
-        router.start_or_reload()?;
+    if let Some(listen) = theirs.configured_listen() {
+        if router.pid().is_none() {
+            let generation = format!("{}", crate::units::unique_id());
+            let router = Router { dir: router.dir.clone(), listen };
+            router.render_from(&theirs.dir.join("apps"), &generation)?;
+            router.start_or_reload()?;
+        }
     }
     Ok(())
 }
@@ -172,6 +210,22 @@ mod tests {
         let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         assert_ne!(socket_path(a.path()), socket_path(b.path()));
         assert_eq!(socket_path(a.path()), socket_path(&a.path().join(".")));
-        assert!(!apply_router(a.path()).unwrap(), "no socket: the caller runs nginx itself");
+        assert!(router_dir(a.path()).is_none(), "no socket: the caller runs nginx itself");
+    }
+
+    #[test]
+    fn requests_are_checked_before_anything_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = Router { dir: dir.path().join("run"), listen: String::new() };
+        for bad in [
+            "apply-router",
+            "apply-router 1 127.0.0.1:80 extra",
+            "apply-router 1;x 127.0.0.1:80",
+            "apply-router 1 127.0.0.1:80;location",
+            "reload",
+        ] {
+            assert!(apply(dir.path(), &router, bad).is_err(), "{bad}");
+        }
+        assert!(!dir.path().join("run").exists(), "nothing was written");
     }
 }

@@ -181,23 +181,85 @@ server {{
         Ok(())
     }
 
-    /// Starts nginx when it is not running; reloads it gracefully when it is. Returns once
-    /// new connections get the new configuration.
+    /// Starts nginx when it is not running; reloads it gracefully when it is (through the
+    /// daemon when one serves this data dir). Returns once new connections get the new
+    /// configuration.
     fn apply(&self) -> Result<()> {
         let generation = format!(
             "{}-{}",
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos(),
             std::process::id()
         );
-        self.ensure_layout(&generation)?;
-        let old_workers = self.pid().map(children).unwrap_or_default();
-        let data_dir = self.dir.parent().unwrap_or(&self.dir);
-        if crate::sys::is_root() || !super::daemon::apply_router(data_dir)? {
-            self.start_or_reload()?;
-        }
+        let old_workers = match self.daemon_router() {
+            Some(root) => {
+                validate_listen(&self.listen)?;
+                let old = root.pid().map(children).unwrap_or_default();
+                super::daemon::apply_router(self.data_dir(), &generation, &self.listen)?;
+                old
+            }
+            None => {
+                self.ensure_layout(&generation)?;
+                let old = self.pid().map(children).unwrap_or_default();
+                self.start_or_reload()?;
+                old
+            }
+        };
         self.await_generation(&generation)?;
         await_workers_closed(&old_workers);
         Ok(())
+    }
+
+    fn data_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
+    /// The router root's daemon runs for this data dir, when one does.
+    fn daemon_router(&self) -> Option<Router> {
+        let dir = super::daemon::router_dir(self.data_dir())?;
+        Some(Router { dir, listen: self.listen.clone() })
+    }
+
+    /// Whether nginx runs for this data dir (the daemon's or this user's).
+    fn is_running(&self) -> bool {
+        self.daemon_router().unwrap_or_else(|| self.clone()).pid().is_some()
+    }
+
+    /// Root's copy of the router (the daemon's): each app's vhost in `source` (the git user's
+    /// `nginx/apps`) is read without following links, parsed back to its host names and ports,
+    /// checked, and written again here, so none of the git user's text reaches root's nginx as
+    /// it is. Apps whose file went away are removed.
+    pub fn render_from(&self, source: &Path, generation: &str) -> Result<()> {
+        self.ensure_layout(generation)?;
+        let mut kept = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(source).with_context(|| format!("cannot read {}", source.display()))? {
+            let file = entry?.file_name().to_string_lossy().into_owned();
+            let Some(app) = file.strip_suffix(".conf").filter(|a| is_safe_app_name(a)) else { continue };
+            let Some((hosts, ports)) = read_private(&source.join(&file)).as_deref().and_then(parse_app_conf) else {
+                crate::output::warn(format!("the router's entry for {app} is not one slipway wrote: left out"));
+                continue;
+            };
+            let hosts: Vec<String> = hosts.into_iter().filter(|h| validate_domain(h).is_ok_and(|d| d == *h)).collect();
+            if hosts.is_empty() {
+                crate::output::warn(format!("the router's entry for {app} names no valid host: left out"));
+                continue;
+            }
+            write_atomic(&self.dir.join("apps").join(&file), &self.app_conf(app, &hosts, &ports))?;
+            kept.insert(file);
+        }
+        for entry in std::fs::read_dir(self.dir.join("apps"))? {
+            let file = entry?.file_name().to_string_lossy().into_owned();
+            if file.ends_with(".conf") && !kept.contains(&file) {
+                std::fs::remove_file(self.dir.join("apps").join(&file))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The address a main configuration written here listens on, when it names a valid one.
+    pub fn configured_listen(&self) -> Option<String> {
+        let text = read_private(&self.dir.join("nginx.conf"))?;
+        let listen = text.lines().find_map(|l| l.trim().strip_prefix("listen ")?.strip_suffix(" default_server;"))?;
+        validate_listen(listen).is_ok().then(|| listen.to_string())
     }
 
     /// Checks the configuration, then reloads nginx gracefully, or starts it when it is not
@@ -273,7 +335,7 @@ server {{
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         if path.exists() {
             std::fs::remove_file(&path)?;
-            if self.pid().is_some() {
+            if self.is_running() {
                 self.apply()?;
             }
         }
@@ -283,6 +345,38 @@ server {{
     pub fn has_app(&self, app: &str) -> bool {
         self.dir.join("apps").join(format!("{app}.conf")).exists()
     }
+}
+
+/// A vhost [`Router::app_conf`] wrote, back to its host names and ports (None: not one of
+/// ours).
+fn parse_app_conf(text: &str) -> Option<(Vec<String>, Vec<u16>)> {
+    let mut hosts = None;
+    let mut ports = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(names) = line.strip_prefix("server_name ").and_then(|n| n.strip_suffix(';')) {
+            hosts = Some(names.split_whitespace().map(str::to_string).collect());
+        } else if let Some(rest) = line.strip_prefix("server 127.0.0.1:") {
+            let (port, tail) = rest.split_once(' ')?;
+            if tail != "down;" {
+                ports.push(port.parse().ok()?);
+            }
+        }
+    }
+    Some((hosts?, ports))
+}
+
+/// A small regular file's text, never through a link (root reads the git user's files so).
+fn read_private(path: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(64 * 1024).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -324,5 +418,55 @@ fn await_workers_closed(old: &[i32]) {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vhost_parses_back_to_what_was_written() {
+        let r = Router { dir: PathBuf::from("/x"), listen: "127.0.0.1:80".into() };
+        let hosts = vec!["demo.example.com".to_string(), "www.example.com".to_string()];
+        let conf = r.app_conf("demo", &hosts, &[3001, 3002]);
+        assert_eq!(parse_app_conf(&conf), Some((hosts.clone(), vec![3001, 3002])));
+        assert_eq!(parse_app_conf(&r.app_conf("demo", &hosts, &[])), Some((hosts, vec![])));
+        assert_eq!(parse_app_conf("load_module /tmp/evil.so;\n"), None);
+    }
+
+    #[test]
+    fn roots_copy_is_rewritten_from_checked_data_and_never_read_through_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("theirs");
+        std::fs::create_dir_all(&source).unwrap();
+        let theirs = Router { dir: dir.path().to_path_buf(), listen: "127.0.0.1:80".into() };
+        let good = theirs.app_conf("good", &["good.example.com".to_string()], &[4000]);
+        // Extra directives ride along in a file slipway did not write: they are not copied.
+        let extra = good.replace("keepalive 32;", "keepalive 32;\n    access_log /etc/shadow;");
+        std::fs::write(source.join("good.conf"), &extra).unwrap();
+        let bad_hosts = theirs.app_conf("odd", &["x.example; location /".to_string()], &[4001]);
+        std::fs::write(source.join("odd.conf"), bad_hosts).unwrap();
+        std::fs::write(dir.path().join("secret"), "server_name leaked.example.com;\n").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), source.join("linked.conf")).unwrap();
+        std::fs::write(source.join("Bad_Name.conf"), &good).unwrap();
+        let root = Router { dir: dir.path().join("root"), listen: "127.0.0.1:8080".into() };
+        root.render_from(&source, "1-2").unwrap();
+        let mut files: Vec<String> = std::fs::read_dir(root.dir.join("apps"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["good.conf", "odd.conf"], "a link and a bad name are left out");
+        let odd = std::fs::read_to_string(root.dir.join("apps/odd.conf")).unwrap();
+        assert!(odd.contains("server_name location;") && !odd.contains("x.example"), "only valid names: {odd}");
+        let copied = std::fs::read_to_string(root.dir.join("apps/good.conf")).unwrap();
+        assert_eq!(copied, root.app_conf("good", &["good.example.com".to_string()], &[4000]));
+        assert_eq!(root.configured_listen().as_deref(), Some("127.0.0.1:8080"));
+        std::fs::remove_file(source.join("good.conf")).unwrap();
+        std::fs::write(source.join("odd.conf"), theirs.app_conf("odd", &["-;".to_string()], &[1])).unwrap();
+        root.render_from(&source, "1-3").unwrap();
+        assert!(!root.dir.join("apps/good.conf").exists(), "an app that went away is removed");
+        assert!(!root.dir.join("apps/odd.conf").exists(), "an app with no valid host is left out");
     }
 }
