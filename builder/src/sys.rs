@@ -70,3 +70,17 @@ pub fn become_owner_of(data_dir: &Path) -> Result<()> {
     let err = cmd.exec();
     bail!("cannot switch to the data dir's owner: {err}")
 }
+
+/// Drops this process, for good, to the user `uid` (its groups, then its gid, then its uid):
+/// root's work on that user's files is then done as that user, so no link it planted can lead
+/// root anywhere.
+pub fn drop_to(name: &str, uid: u32, gid: u32) -> Result<()> {
+    let cname = std::ffi::CString::new(name)?;
+    // SAFETY: plain system calls on values owned here; glibc applies them to every thread.
+    let failed =
+        unsafe { libc::initgroups(cname.as_ptr(), gid) != 0 || libc::setgid(gid) != 0 || libc::setuid(uid) != 0 };
+    if failed {
+        bail!("cannot run as {name}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}

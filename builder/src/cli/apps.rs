@@ -292,10 +292,18 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
 /// Runs a key or install command (as root, on the git user's files).
 pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path) -> Result<i32> {
     use crate::gitpush::keys::{read_key_source, AuthorizedKeys};
+    // The key file is read as the caller; the git user's files are then changed as that user.
+    let as_git_user = || -> Result<()> {
+        match crate::engine::user::AppUser::lookup(git_user) {
+            Some(u) if crate::sys::is_root() => crate::sys::drop_to(&u.name, u.uid, u.gid),
+            _ => Ok(()),
+        }
+    };
     match command {
         KeyCommand::SshKeysAdd { name, keyfile, role } => {
             let keys = AuthorizedKeys::for_user(git_user)?;
             let text = read_key_source(keyfile.as_deref())?;
+            as_git_user()?;
             let exe = std::env::current_exe()?;
             let command =
                 format!("{} --data-dir {} ssh-command --role {}", exe.display(), data_dir.display(), role.as_str());
@@ -307,10 +315,12 @@ pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path)
             ));
         }
         KeyCommand::SshKeysRemove { name } => {
+            as_git_user()?;
             AuthorizedKeys::for_user(git_user)?.remove(&name)?;
             crate::output::header(format!("Removed key {name}"));
         }
         KeyCommand::SshKeysList => {
+            as_git_user()?;
             for e in AuthorizedKeys::for_user(git_user)?.entries()? {
                 println!("{:<20} {:<10} {} {}", e.name, e.role.as_str(), e.key.kind, e.key.fingerprint());
             }

@@ -72,7 +72,8 @@ fn extract(stream: impl std::io::Read, dest: &Path, budget: &mut Budget) -> Resu
     let mut archive = tar::Archive::new(stream);
     for entry in archive.entries().context("cannot read git archive's output")? {
         let mut entry = entry.context("cannot read git archive's output")?;
-        budget.take(entry.header().entry_size().unwrap_or(0).saturating_add(512))?;
+        // The size tar extracts (a pax record's, for files over 8 GiB), not the header's field.
+        budget.take(entry.size().saturating_add(512))?;
         entry.unpack_in(dest).context("cannot export the pushed revision")?;
     }
     Ok(())
@@ -150,7 +151,50 @@ fn check_url(path: &str, url: &str) -> Result<(), ExportError> {
     Ok(())
 }
 
-/// git for a submodule: none of the hook's repository variables, https only, no prompts.
+/// How long one submodule's fetch may take.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs a submodule's git command, watching the staging directory: stopped when what it wrote
+/// passes the budget's rest, or when it runs past the deadline. Its error is git's last line.
+fn run_bounded(
+    mut cmd: Command,
+    staging: &Path,
+    budget: &Budget,
+    deadline: std::time::Instant,
+) -> Result<Result<(), String>> {
+    use wait_timeout::ChildExt;
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().context("cannot run git")?;
+    let stderr = child.stderr.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(stderr, 64 * 1024), &mut text);
+        text
+    });
+    let status = loop {
+        if let Some(status) = child.wait_timeout(std::time::Duration::from_millis(250))? {
+            break status;
+        }
+        let over = budget.used.saturating_add(tree_size(staging)) > budget.max;
+        if over || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = reader.join();
+            if over {
+                return Err(ExportError::TooLarge { limit: output::size(budget.max) }.into());
+            }
+            return Ok(Err(format!("it took over {} s", FETCH_TIMEOUT.as_secs())));
+        }
+    };
+    let text = reader.join().unwrap_or_default();
+    if status.success() {
+        return Ok(Ok(()));
+    }
+    let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("git failed");
+    Ok(Err(output::printable(last).chars().take(200).collect()))
+}
+
+/// git for a submodule: none of the hook's repository variables, https only, no prompts, and a
+/// transfer slower than 1 KB/s for 30 s is given up.
 fn git() -> Command {
     let mut c = Command::new("git");
     for var in [
@@ -165,6 +209,7 @@ fn git() -> Command {
         c.env_remove(var);
     }
     c.env("GIT_ALLOW_PROTOCOL", "https").env("GIT_TERMINAL_PROMPT", "0").stdin(Stdio::null());
+    c.args(["-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=30"]);
     c
 }
 
@@ -176,26 +221,21 @@ fn export_submodules(rev: &str, dest: &Path, budget: &mut Budget) -> Result<()> 
         let staging = tempfile::Builder::new()
             .prefix(".slipway-submodule-")
             .tempdir_in(dest.parent().unwrap_or(Path::new("/tmp")))?;
-        let out = git().args(["clone", "--quiet", "--no-checkout", "--", url]).arg(staging.path()).output()?;
-        if !out.status.success() {
-            let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            return Err(ExportError::Fetch { path: path.clone(), url: url.clone(), detail }.into());
-        }
-        let out = git().arg("-C").arg(staging.path()).args(["checkout", "--quiet", "--detach", sha]).output()?;
-        if !out.status.success() {
+        let deadline = std::time::Instant::now() + FETCH_TIMEOUT;
+        let fetch_failed = |detail: String| ExportError::Fetch { path: path.clone(), url: url.clone(), detail };
+        let mut clone = git();
+        clone.args(["clone", "--quiet", "--no-checkout", "--", url]).arg(staging.path());
+        run_bounded(clone, staging.path(), budget, deadline)?.map_err(fetch_failed)?;
+        let mut checkout = git();
+        checkout.arg("-C").arg(staging.path()).args(["checkout", "--quiet", "--detach", sha]);
+        if run_bounded(checkout, staging.path(), budget, deadline)?.is_err() {
             return Err(ExportError::MissingCommit { path: path.clone(), sha: sha.clone(), url: url.clone() }.into());
         }
         // Submodules of a submodule: git resolves them inside the fresh clone, https only.
-        if staging.path().join(".gitmodules").is_file() {
-            let out = git()
-                .arg("-C")
-                .arg(staging.path())
-                .args(["submodule", "update", "--init", "--recursive", "--quiet"])
-                .output()?;
-            if !out.status.success() {
-                let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                return Err(ExportError::Fetch { path: path.clone(), url: url.clone(), detail }.into());
-            }
+        if std::fs::symlink_metadata(staging.path().join(".gitmodules")).is_ok_and(|m| m.is_file()) {
+            let mut nested = git();
+            nested.arg("-C").arg(staging.path()).args(["submodule", "update", "--init", "--recursive", "--quiet"]);
+            run_bounded(nested, staging.path(), budget, deadline)?.map_err(fetch_failed)?;
         }
         budget.take(tree_size(staging.path()))?;
         // A nested .git is kept (slugs keep nested .git dirs: git dependencies rely on them).

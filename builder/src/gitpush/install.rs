@@ -55,9 +55,13 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
         owner.chown(p)?;
     }
     std::fs::create_dir_all(data_dir)?;
-    // The data dir and everything in it belong to the git user: hooks run as that user.
-    for entry in walkdir::WalkDir::new(data_dir) {
-        owner.chown(entry?.path())?;
+    // The data dir and everything in it belong to the git user: hooks run as that user. Handed
+    // over once, deepest first (while its top is still root's, nothing in it can be swapped for
+    // a link), never following links; a data dir the git user has is left as it is.
+    if !owner.owns(data_dir) {
+        for entry in walkdir::WalkDir::new(data_dir).contents_first(true) {
+            owner.chown(entry?.path())?;
+        }
     }
     let mut parent = data_dir.parent();
     while let Some(p) = parent {

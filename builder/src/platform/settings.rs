@@ -105,14 +105,14 @@ impl Global {
             Global::StopTimeout => value.parse::<u32>().is_ok(),
             // Docker's smallest memory limit is 6 MB.
             Global::MemoryLimit | Global::BuildMemoryLimit | Global::MaxPushSize => {
-                crate::units::parse_size(value).is_ok_and(|n| n >= 6_000_000)
+                crate::units::parse_size(value).is_ok_and(|n| (6_000_000..=1_000_000_000_000).contains(&n))
             }
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
             Global::RouterListen => return super::names::validate_listen(value),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size of 6M or more, e.g. 1G; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -305,6 +305,7 @@ mod tests {
         );
         assert!(GlobalSettings::set(&s, Global::MaxPushSize, "1k").is_err(), "below Docker's minimum");
         assert!(GlobalSettings::set(&s, Global::MemoryLimit, "lots").is_err());
+        assert!(GlobalSettings::set(&s, Global::MaxPushSize, "99999999999999999999").is_err(), "over 1 TB");
         GlobalSettings::set(&s, Global::settable("max-push-size").unwrap(), "100M").unwrap();
         assert_eq!(GlobalSettings::load(&s).unwrap().max_push_size, 100_000_000);
         AppSettings::set_limits(&s, "demo", None, Some("512M"), None).unwrap();

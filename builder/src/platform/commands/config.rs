@@ -28,23 +28,43 @@ pub fn assignments(items: &[String], encoded: bool) -> Result<Vars> {
     Ok(vars)
 }
 
-/// `config:set --stdin`: `.env` lines from standard input (at most 1 MiB).
+/// The most `config:set --stdin` reads.
+const MAX_STDIN: u64 = 1 << 20;
+
+/// `config:set --stdin`: `KEY=VALUE` lines from standard input (at most 1 MiB).
 pub fn from_stdin() -> Result<Vars> {
     use std::io::Read;
     let mut text = String::new();
-    std::io::stdin().take(1 << 20).read_to_string(&mut text).context("cannot read config from standard input")?;
-    let vars = crate::engine::envdir::parse_dotenv(&text).context("standard input (--stdin)")?;
-    if let Some(key) = vars.keys().find(|k| !crate::engine::envdir::valid_key(k)) {
-        bail!("{key:?} is not a valid config key: letters, digits and '_', not starting with a digit");
+    std::io::stdin().take(MAX_STDIN + 1).read_to_string(&mut text).context("cannot read config from standard input")?;
+    if text.len() as u64 > MAX_STDIN {
+        bail!("standard input holds more than 1 MiB of config (--stdin): nothing was set");
     }
+    let vars = stdin_lines(&text)?;
     if vars.is_empty() {
         bail!("--stdin read no KEY=VALUE line from standard input");
     }
     Ok(vars)
 }
 
+/// `KEY=VALUE` lines (`export ` allowed, `#` comments and blank lines skipped); a value wrapped
+/// in single or double quotes loses them. Nothing is expanded: `$HOME` stays `$HOME`.
+fn stdin_lines(text: &str) -> Result<Vars> {
+    let mut vars = Vars::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (key, value) = crate::engine::envdir::parse_assignment(line)?;
+        let unquoted =
+            ['\'', '"'].iter().find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q))).unwrap_or(&value);
+        vars.insert(key, unquoted.to_string());
+    }
+    Ok(vars)
+}
+
 /// `config:set APP|--global K=V... [--no-restart] [--encoded] [--stdin]`
 pub async fn set(p: &Platform, app: &str, vars: &Vars, no_restart: bool) -> Result<()> {
+    if let Some(key) = vars.iter().find(|(_, v)| v.contains('\0')).map(|(k, _)| k) {
+        bail!("the value of {key} holds a NUL byte, which no process environment can carry: nothing was set");
+    }
     let mut state = p.state()?;
     let scope = p.scope(&state, app)?;
     let tx = state.transaction()?;
@@ -102,6 +122,15 @@ pub fn show(p: &Platform, app: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stdin_lines_are_taken_as_written() {
+        let vars = stdin_lines("# secrets\nexport A='x y'\nB=\"q\"\n\nC=ab$HOME\nD=$SSH_CONNECTION\n").unwrap();
+        let got: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(got, [("A", "x y"), ("B", "q"), ("C", "ab$HOME"), ("D", "$SSH_CONNECTION")]);
+        assert!(stdin_lines("1BAD=x\n").is_err());
+        assert!(stdin_lines("no equals sign\n").is_err());
+    }
 
     #[test]
     fn encoded_values_are_decoded_and_bad_ones_refused() {
