@@ -252,6 +252,8 @@ fn broken_inputs_fail_clearly_and_leave_nothing_behind() {
         assert_eq!(o.status.code(), Some(1), "{app}: {}", text(&o));
         let last = String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("").to_string();
         assert!(last.contains(expected), "{app}: the last line is {last:?}, expected {expected:?}\n{}", text(&o));
+        let times = String::from_utf8_lossy(&o.stderr).matches(expected).count();
+        assert_eq!(times, 1, "{app}: the error is printed once\n{}", text(&o));
         assert!(containers_of(app).is_empty(), "{app}: a container was left behind");
         assert!(!slug.exists(), "{app}: a slug was written");
     }

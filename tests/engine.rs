@@ -96,6 +96,8 @@ fn start_serves_the_slug_on_the_given_port_and_stops_on_sigterm() {
     let o =
         slipway(&["build", "--local", fixture("static/static-site").to_str().unwrap(), "-o", slug.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // The app root is served: its two files are counted (a root of "." once counted 0).
+    assert!(text(&o).contains("Serving the app root as static files") && text(&o).contains(" 2 files"), "{}", text(&o));
     let port = free_port();
     let mut child = Command::new(bin())
         .args(["start", slug.to_str().unwrap(), "--port", &port.to_string()])

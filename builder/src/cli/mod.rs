@@ -163,6 +163,14 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
                 output::warn("Interrupted: stopped.");
                 return 130;
             }
+            // The engine in the build container printed this error as its last line already.
+            let engine_said_it = matches!(
+                err.downcast_ref::<crate::containers::build::BuildFailed>(),
+                Some(crate::containers::build::BuildFailed::Engine { .. })
+            );
+            if engine_said_it && err.chain().count() == 1 {
+                return 1;
+            }
             output::warn(format!("Error: {}", crate::output::error_chain(err.as_ref())));
             1
         }
