@@ -195,6 +195,29 @@ fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
     let o = Command::new(bin()).args(["run-image", image, "worker"]).output().unwrap();
     assert!(text(&o).contains("dockerfile-app worker says hi"), "{}", text(&o));
     assert_eq!(containers_of(app).len(), before, "run-image left the worker's container behind");
+    // Detached, a process that exits at once is reported so, not as running at a URL.
+    let o = Command::new(bin()).args(["run-image", image, "worker", "--detach"]).output().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("exited right after it started (exit status 0)"), "{}", text(&o));
+    assert!(!text(&o).contains("is running at"), "{}", text(&o));
+    assert_eq!(containers_of(app).len(), before, "its container is removed");
+    // In the foreground, SIGTERM stops and removes its container.
+    let mut child = Command::new(bin())
+        .args(["run-image", image, "web"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers_of(app).len() == before {
+        assert!(Instant::now() < deadline, "run-image started no container");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(800)); // past its start-up check
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.code().is_some(), "run-image exited on its own terms, not killed by the signal");
+    assert_eq!(containers_of(app).len(), before, "SIGTERM left run-image's container behind");
 }
 
 /// A broken input: fixture, app name, extra arguments, environment, expected last line.

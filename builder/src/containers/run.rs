@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
 
 use crate::containers::docker::{Engine, LABEL_APP};
@@ -47,8 +47,21 @@ pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, de
         engine.remove_container(&id).await;
         return Err(anyhow!("cannot start {image}: {}", crate::output::error_chain(&e)));
     }
-    let published = engine.published_port(&id, port).await.map(|p| p.to_string()).unwrap_or_default();
-    output::header(format!("{app} {process_type} is running at http://127.0.0.1:{published}/ (container {name})"));
+    // A process that exits at once is never reported as running at a URL.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let state = engine.api.inspect_container(&id, None).await.ok().and_then(|c| c.state).unwrap_or_default();
+    match (state.running == Some(true), engine.published_port(&id, port).await) {
+        (true, Some(published)) => output::header(format!(
+            "{app} {process_type} is running at http://127.0.0.1:{published}/ (container {name})"
+        )),
+        _ if detach => {
+            let logs = engine.log_tail(&id, 20).await;
+            engine.remove_container(&id).await;
+            let status = state.exit_code.map(|c| format!(" (exit status {c})")).unwrap_or_default();
+            bail!("{app} {process_type} exited right after it started{status}; its last lines:\n{}", logs.trim_end());
+        }
+        _ => {}
+    }
     if detach {
         println!("{id}");
         return Ok(0);
@@ -61,9 +74,12 @@ pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, de
             let _ = std::io::stdout().write_all(&chunk.into_bytes());
         }
     };
+    // Ctrl-C and SIGTERM stop and remove the container too.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = follow => {}
         _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
     let code =
         engine.api.inspect_container(&id, None).await.ok().and_then(|c| c.state).and_then(|s| s.exit_code).unwrap_or(0);
