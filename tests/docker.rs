@@ -350,4 +350,18 @@ fn config_vars_reach_compile_through_env_dir_with_a_local_buildpack() {
     assert!(o.status.success(), "{}", text(&o));
     let port = run_detached(json["image"].as_str().unwrap(), "web");
     assert_eq!(get_root(port), "hello-from-config not-exported");
+
+    // The same host directory chosen by BUILDPACK_URL in this environment, or named (relative to
+    // the app) in .buildpacks: it is uploaded with the build, not looked up inside the container.
+    let o = Command::new(bin())
+        .args(["build", src.to_str().unwrap(), "--app", app, "--no-image", "-e", "GREETING=from-env-url"])
+        .args(["-o", tmp.path().join("a.tgz").to_str().unwrap()])
+        .env("CI", "true")
+        .env("BUILDPACK_URL", &bp)
+        .output()
+        .unwrap();
+    assert!(o.status.success() && text(&o).contains("Greeting app detected"), "{}", text(&o));
+    std::fs::write(src.join(".buildpacks"), "../greeting-buildpack\n").unwrap();
+    let (o, _) = build(&src, app, &["-e", "GREETING=from-dot-buildpacks", "--no-image"]);
+    assert!(o.status.success() && text(&o).contains("Greeting app detected"), "{}", text(&o));
 }

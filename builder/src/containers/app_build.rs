@@ -1,7 +1,7 @@
 //! `slipway build DIR`: the app built in a build-image container (or with its Dockerfile),
 //! then its release image; a summary of what was made.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -34,6 +34,30 @@ pub struct AppBuild {
     pub timeout: Duration,
     pub max_size: u64,
     pub source_version: Option<String>,
+}
+
+/// What the engine inside the build container could not see for itself, made explicit (host
+/// directories are uploaded with the build): `BUILDPACK_URL` from this environment, and host
+/// directories named by a `BUILDPACK_URL` config var or in `.buildpacks` (relative to the app).
+/// Empty: the engine chooses as usual.
+fn host_choices(dir: &Path, config: &Vars) -> Result<Vec<String>> {
+    if let Some(url) = std::env::var("BUILDPACK_URL").ok().filter(|u| !u.trim().is_empty()) {
+        return Ok(vec![url]);
+    }
+    // A path (it has a `/` and is no URL) to a directory on this host.
+    let host_dir = |spec: &str| -> Option<String> {
+        let looks_like_path = spec.contains('/') && !spec.contains("://");
+        let path = dir.join(spec);
+        (looks_like_path && path.is_dir()).then(|| path.display().to_string())
+    };
+    if let Some(url) = config.get("BUILDPACK_URL") {
+        return Ok(host_dir(url).into_iter().collect());
+    }
+    let lines = crate::engine::buildpack::read_dot_buildpacks(dir)?.unwrap_or_default();
+    if lines.iter().any(|l| host_dir(l).is_some()) {
+        return Ok(lines.iter().map(|l| host_dir(l).unwrap_or_else(|| l.clone())).collect());
+    }
+    Ok(Vec::new())
 }
 
 /// An app name from a directory name: lowercase letters, digits and `-`.
@@ -78,8 +102,9 @@ pub async fn build(a: AppBuild) -> Result<serde_json::Value> {
         summary["buildpacks"] = serde_json::json!([{"name": name, "source": name}]);
     } else {
         let output_path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{app}.slug.tgz")));
+        let buildpacks = if a.buildpacks.is_empty() { host_choices(&a.dir, &a.config)? } else { a.buildpacks.clone() };
         let b = ContainerBuild {
-            buildpacks: a.buildpacks.clone(),
+            buildpacks,
             config: a.config.clone(),
             cache: a.cache.clone(),
             image: a.build_image.clone(),
