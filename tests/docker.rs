@@ -220,6 +220,23 @@ fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
     assert_eq!(containers_of(app).len(), before, "SIGTERM left run-image's container behind");
 }
 
+/// A Dockerfile that runs `npm install`: its RUN steps trust the host's CA bundle (here, the
+/// TLS-intercepting proxy's), and the image keeps none of the variables that said so.
+#[test]
+fn dockerfile_builds_reach_npm_with_the_hosts_ca_bundle() {
+    require_stack();
+    let app = "t-dockerfile-npm";
+    let _cleanup = Cleanup(app.to_string());
+    let (o, json) = build(&fixture("dockerfile/dockerfile-npm"), app, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let image = json["image"].as_str().unwrap();
+    let env = docker(&["image", "inspect", "--format", "{{json .Config.Env}}", image]);
+    let env = String::from_utf8_lossy(&env.stdout).into_owned();
+    assert!(!env.contains("NODE_EXTRA_CA_CERTS") && !env.contains("slipway-build-ca"), "{env}");
+    let port = run_detached(image, "web");
+    assert_eq!(get_root(port), "dockerfile-npm 1m");
+}
+
 /// A broken input: fixture, app name, extra arguments, environment, expected last line.
 type BrokenCase<'a> = (&'a str, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
 

@@ -91,6 +91,7 @@ pub async fn build(a: AppBuild) -> Result<serde_json::Value> {
             config: &a.config,
             build_args: a.build_args,
             source_version: a.source_version.as_deref(),
+            ca_bundle: a.ca_bundle.clone(),
         };
         let port = dockerfile::build(&engine, &b).await?;
         let size = engine.image_size(&tag).await?;

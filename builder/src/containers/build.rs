@@ -140,9 +140,10 @@ pub fn default_ca_bundle() -> Option<PathBuf> {
 
 /// Where build containers find the bundle, and the variables tools read it from.
 const CA_IN_CONTAINER: &str = "/etc/ssl/certs/ca-certificates.crt";
-const CA_VARIABLES: [&str; 6] =
+pub const CA_VARIABLES: [&str; 6] =
     ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "PIP_CERT", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO"];
-const PROXY_VARIABLES: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+pub const PROXY_VARIABLES: [&str; 6] =
+    ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
 
 pub fn cache_volume(app: &str) -> String {
     format!("slipway-cache-{app}")

@@ -162,23 +162,15 @@ impl Engine {
 
     /// Builds an image from a context tar, passing each log line to `on_line`. Returns the
     /// engine's own error message when the Dockerfile fails.
-    pub async fn build(
-        &self,
-        context: TarStream,
-        tag: &str,
-        target: Option<&str>,
-        build_args: HashMap<String, String>,
-        labels: HashMap<String, String>,
-        mut on_line: impl FnMut(&str),
-    ) -> Result<()> {
+    pub async fn build(&self, context: TarStream, spec: &ImageBuild<'_>, mut on_line: impl FnMut(&str)) -> Result<()> {
         let mut opts = BuildImageOptionsBuilder::default()
-            .dockerfile("Dockerfile")
-            .t(tag)
+            .dockerfile(spec.dockerfile)
+            .t(spec.tag)
             .rm(true)
             .forcerm(true)
-            .buildargs(&build_args)
-            .labels(&labels);
-        if let Some(t) = target {
+            .buildargs(&spec.args)
+            .labels(&spec.labels);
+        if let Some(t) = spec.target {
             opts = opts.target(t);
         }
         let mut stream = self.api.build_image(opts.build(), None, Some(bollard::body_try_stream(context.stream)));
@@ -361,6 +353,16 @@ impl Engine {
         let opts = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
         let _ = self.api.remove_container(container, Some(opts)).await;
     }
+}
+
+/// What [`Engine::build`] builds: the Dockerfile's path in the context, the tag, the stage, build
+/// args and labels.
+pub struct ImageBuild<'a> {
+    pub dockerfile: &'a str,
+    pub tag: &'a str,
+    pub target: Option<&'a str>,
+    pub args: HashMap<String, String>,
+    pub labels: HashMap<String, String>,
 }
 
 /// Host config publishing `container_port` on 127.0.0.1:`host_port` (0: any free port).

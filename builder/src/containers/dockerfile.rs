@@ -10,7 +10,7 @@ use crate::engine::fsutil::{has_app_file, read_app_file};
 use anyhow::{anyhow, Context, Result};
 use globset::{GlobBuilder, GlobMatcher};
 
-use crate::containers::docker::{Engine, TarStream};
+use crate::containers::docker::{Engine, ImageBuild, TarStream};
 use crate::containers::image;
 use crate::engine::envdir::Vars;
 use crate::engine::procfile::Procfile;
@@ -96,9 +96,16 @@ pub fn context_files(dir: &Path) -> Result<(Vec<PathBuf>, u64)> {
 
 /// The context as a tar the engine reads as it is written: files are read while they are sent,
 /// never all in memory. Links are sent as links.
-pub fn context_stream(dir: PathBuf, files: Vec<PathBuf>) -> TarStream {
+pub fn context_stream(dir: PathBuf, files: Vec<PathBuf>, generated: Vec<(String, Vec<u8>)>) -> TarStream {
     TarStream::new(move |tar| {
         tar.follow_symlinks(false);
+        for (path, data) in &generated {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, path, &data[..])?;
+        }
         for rel in files {
             let path = dir.join(&rel);
             if std::fs::symlink_metadata(&path)?.is_dir() {
@@ -111,6 +118,32 @@ pub fn context_stream(dir: PathBuf, files: Vec<PathBuf>) -> TarStream {
     })
 }
 
+/// Where the generated Dockerfile and the CA bundle go in the context.
+const GENERATED: &str = ".slipway-build";
+/// Where each stage finds the bundle.
+const CA_IN_STAGE: &str = "/etc/ssl/certs/slipway-build-ca.crt";
+
+/// The Dockerfile the engine builds: the app's, with the host's CA bundle copied into every
+/// stage and named by the variables tools read (as ARGs: RUN steps see them, the image's
+/// configuration keeps none of them), so `RUN npm install` works behind a TLS-intercepting
+/// proxy. Only one-line `FROM` instructions are followed; the rest is the app's, as written.
+pub fn with_ca_bundle(dockerfile: &str) -> String {
+    let mut out = String::with_capacity(dockerfile.len() + 512);
+    for line in dockerfile.lines() {
+        out.push_str(line);
+        out.push('\n');
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let is_from = words.first().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) && !line.trim_end().ends_with('\\');
+        if is_from && words.len() >= 2 {
+            out.push_str(&format!("COPY {GENERATED}/ca-certificates.crt {CA_IN_STAGE}\n"));
+            for var in super::build::CA_VARIABLES {
+                out.push_str(&format!("ARG {var}={CA_IN_STAGE}\n"));
+            }
+        }
+    }
+    out
+}
+
 pub struct DockerfileBuild<'a> {
     pub dir: &'a Path,
     pub app: &'a str,
@@ -119,6 +152,8 @@ pub struct DockerfileBuild<'a> {
     /// Pass config vars as build args.
     pub build_args: bool,
     pub source_version: Option<&'a str>,
+    /// Trusted by every stage's RUN steps (see [`with_ca_bundle`]).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// Builds the image; returns the port the app listens on (EXPOSE, else 5000).
@@ -130,14 +165,31 @@ pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
     let dir = b.dir.to_path_buf();
     let (files, size) =
         tokio::task::spawn_blocking(move || context_files(&dir)).await?.context("cannot read the build context")?;
-    let context = context_stream(b.dir.to_path_buf(), files);
-    let args: HashMap<String, String> =
+    let mut generated = Vec::new();
+    let mut dockerfile = "Dockerfile".to_string();
+    if let Some(ca) = &b.ca_bundle {
+        let bundle = std::fs::read(ca).with_context(|| format!("cannot read the CA bundle {}", ca.display()))?;
+        let text = read_app_file(b.dir, "Dockerfile")?.context("the app has no Dockerfile")?;
+        dockerfile = format!("{GENERATED}/Dockerfile");
+        generated.push((dockerfile.clone(), with_ca_bundle(&text).into_bytes()));
+        generated.push((format!("{GENERATED}/ca-certificates.crt"), bundle));
+    }
+    let context = context_stream(b.dir.to_path_buf(), files, generated);
+    let mut args: HashMap<String, String> =
         if b.build_args { b.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect() } else { HashMap::new() };
+    // Docker's predefined proxy ARGs, from this host's environment.
+    for var in super::build::PROXY_VARIABLES {
+        if let Ok(v) = std::env::var(var) {
+            args.entry(var.to_string()).or_insert(v);
+        }
+    }
     let labels = image::labels(b.app, "latest", image::BuildKind::DOCKERFILE, &process_types, b.source_version);
     let step = Step::start(format!("Building {} with its Dockerfile ({} context)", b.app, output::size(size)));
     let previous = engine.image_id(b.tag).await?;
     engine
-        .build(context, b.tag, None, args, labels, |line| step.line(line))
+        .build(context, &ImageBuild { dockerfile: &dockerfile, tag: b.tag, target: None, args, labels }, |line| {
+            step.line(line)
+        })
         .await
         .map_err(|e| anyhow!("the Dockerfile build failed: {e}"))?;
     engine.replace_image(previous, b.tag).await;
@@ -149,6 +201,23 @@ pub async fn build(engine: &Engine, b: &DockerfileBuild<'_>) -> Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stage_gets_the_ca_bundle_as_args() {
+        let out = with_ca_bundle(
+            "# syntax=docker/dockerfile:1\nFROM a AS build\nRUN make\nfrom b\nCOPY --from=build /x /x\n",
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "# syntax=docker/dockerfile:1");
+        assert_eq!(lines[1], "FROM a AS build");
+        assert_eq!(lines[2], "COPY .slipway-build/ca-certificates.crt /etc/ssl/certs/slipway-build-ca.crt");
+        assert!(lines[3..9]
+            .iter()
+            .all(|l| l.starts_with("ARG ") && l.ends_with("=/etc/ssl/certs/slipway-build-ca.crt")));
+        assert_eq!(lines[9], "RUN make");
+        assert_eq!(out.matches("COPY .slipway-build/").count(), 2, "both stages: {out}");
+        assert!(out.ends_with("COPY --from=build /x /x\n"));
+    }
 
     #[test]
     fn dockerignore_follows_dockers_rules() {

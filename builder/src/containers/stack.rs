@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use crate::containers::docker::{self, Engine, TarStream};
+use crate::containers::docker::{self, Engine, ImageBuild, TarStream};
 use crate::output;
 use crate::output::progress::Step;
 
@@ -98,15 +98,15 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<()> {
         ]);
         for (target, tag) in [("run", &run_tag), ("build", &build_tag)] {
             let step = Step::start(format!("Building the {target} image"));
+            let image = ImageBuild {
+                dockerfile: "Dockerfile",
+                tag: &format!("{REPO}:{tag}"),
+                target: Some(target),
+                args: args.clone(),
+                labels: labels.clone(),
+            };
             engine
-                .build(
-                    TarStream::from_bytes(context.clone()),
-                    &format!("{REPO}:{tag}"),
-                    Some(target),
-                    args.clone(),
-                    labels.clone(),
-                    |l| step.line(l),
-                )
+                .build(TarStream::from_bytes(context.clone()), &image, |l| step.line(l))
                 .await
                 .with_context(|| format!("building the {target} stack image failed"))?;
             step.done(format!("Built {REPO}:{tag}"));

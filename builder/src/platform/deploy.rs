@@ -66,6 +66,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
             config: &config,
             build_args: false,
             source_version: source_version.as_deref(),
+            ca_bundle: crate::containers::build::default_ca_bundle(),
         };
         crate::containers::dockerfile::build(&r.engine, &b).await?;
         let procfile = crate::engine::fsutil::read_app_file(&dir, "Procfile")?;
