@@ -5,7 +5,7 @@ SLIPWAY := target/release/slipway
 DEMO_PORT ?= 8080
 DEMO_SSH_PORT ?= 2222
 
-.PHONY: all deps build engine stack-image test matrix lint demo demo-stop bench clean
+.PHONY: all deps build engine stack-image test matrix lint demo demo-stop bench fuzz clean
 MUSL_TARGET := x86_64-unknown-linux-musl
 ENGINE := target/$(MUSL_TARGET)/release/slipway
 MATRIX_REPORTS := target/matrix
@@ -54,6 +54,22 @@ demo-stop:
 bench: deps
 	$(CARGO) bench --bench engine
 
+## make fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (cargo-fuzz, nightly; not part of
+## make test), from the seeds in fuzz/corpus/; the corpus grows in fuzz/target/corpus/, a crash
+## fails it and leaves its input in fuzz/artifacts/
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := procfile release ssh_command domain slug_import slug_entries
+# The slug targets make a temp dir for every input: on a tmpfs they run several times faster.
+FUZZ_TMPDIR ?= $(firstword $(wildcard /dev/shm) $(TMPDIR) /tmp)
+fuzz:
+	@rustup run nightly rustc --version >/dev/null 2>&1 || rustup toolchain install nightly --profile minimal
+	@cargo fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	@rc=0; for t in $(FUZZ_TARGETS); do \
+	  echo "-----> fuzz $$t ($(FUZZ_SECONDS)s)"; mkdir -p fuzz/target/corpus/$$t; \
+	  TMPDIR=$(FUZZ_TMPDIR) cargo +nightly fuzz run $$t fuzz/target/corpus/$$t fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=30 || { rc=1; echo " !     fuzz $$t failed"; }; \
+	done; exit $$rc
+
 clean:
 	$(CARGO) clean
-	rm -rf .bench .demo
+	rm -rf .bench .demo fuzz/target

@@ -14,10 +14,13 @@
 //! - [`matrix`]: the buildpack test matrix.
 //! - [`cli`]: clap types and argument mapping only.
 //! - Shared below them all: [`output`], [`units`], [`net`], [`sys`].
+//! - Above them all, for `fuzz/` only: [`fuzzing`], the fuzz targets' entry points.
 
 mod cli;
 mod containers;
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gitpush;
 mod matrix;
 mod net;

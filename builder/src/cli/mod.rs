@@ -30,7 +30,7 @@ use engine::{BuildpackCommand, ProcfileCommand, RuntimeCommand, SlugCommand, Sta
 
 #[derive(Parser, Debug)]
 #[command(name = "slipway", version, about = "A Docker-powered mini-Heroku for one host", max_term_width = 100)]
-struct Cli {
+pub(crate) struct Cli {
     /// Default buildpacks list to use instead of the one built into slipway
     #[arg(long, global = true, env = "SLIPWAY_BUILDPACKS_TOML", value_name = "FILE")]
     buildpacks_toml: Option<PathBuf>,
@@ -230,13 +230,12 @@ fn run(cli: Cli) -> Result<i32> {
 /// `ssh-command KEY`: git's requests are handled by the dispatcher; an app command is parsed
 /// with [`SshCli`] (no global options) and runs here, as the same function the CLI calls.
 async fn ssh_dispatch(p: &Platform, caller: Caller) -> Result<i32> {
-    let allowed: Vec<String> = SshCli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
-    let argv = match dispatch::dispatch(&p.data_dir, &caller, &allowed)? {
+    let argv = match dispatch::dispatch(&p.data_dir, &caller, &ssh_commands())? {
         Request::Greeted(code) => return Ok(code),
         Request::Command(argv) => argv,
     };
-    let command = match SshCli::try_parse_from(&argv) {
-        Ok(cli) => cli.command,
+    let command = match parse_ssh_command(&argv) {
+        Ok(command) => command,
         Err(e) => {
             let _ = e.print();
             return Ok(if e.use_stderr() { 2 } else { 0 });
@@ -246,6 +245,21 @@ async fn ssh_dispatch(p: &Platform, caller: Caller) -> Result<i32> {
     caller.check(&p.state()?, &apps::need(&command))?;
     let p = Platform { actor: caller.key.clone(), caller: Some(caller), ..p.clone() };
     apps::run_app(&p, command).await
+}
+
+/// The names of the commands a key may run over SSH.
+pub(crate) fn ssh_commands() -> Vec<String> {
+    ssh_grammar().get_subcommands().map(|c| c.get_name().to_string()).collect()
+}
+
+/// The grammar of an SSH command line: [`SshCli`]'s, the app commands and no global option.
+pub(crate) fn ssh_grammar() -> clap::Command {
+    SshCli::command()
+}
+
+/// An allowed command's argv (from [`dispatch::parse`]) as an app command.
+pub(crate) fn parse_ssh_command(argv: &[String]) -> Result<AppCommand, clap::Error> {
+    SshCli::try_parse_from(argv).map(|cli| cli.command)
 }
 
 /// Runs host orchestration (the Docker side) on a tokio runtime.

@@ -10,6 +10,15 @@ use std::path::Path;
 /// The longest process type name Heroku accepts.
 pub const MAX_TYPE_LEN: usize = 63;
 
+/// Whether `name` is a process type name: letters, digits, `-` and `_`, at most 63 characters.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_TYPE_LEN && name.chars().all(is_name_char)
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessType {
     pub name: String,
@@ -51,7 +60,7 @@ impl Procfile {
             };
             let name = name.trim();
             let command = command.trim();
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if name.is_empty() || !name.chars().all(is_name_char) {
                 return Err(ProcfileError::InvalidName { line: line_no, name: name.to_string() });
             }
             if name.len() > MAX_TYPE_LEN {

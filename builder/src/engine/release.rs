@@ -31,6 +31,12 @@ pub enum ReleaseError {
     AddonsNotAList,
     #[error("bin/release: config var {0:?} is not a valid variable name (letters, digits and '_', not starting with a digit)")]
     BadConfigKey(String),
+    #[error(
+        "bin/release: process type {0:?} is not a valid name (letters, digits, '-' and '_', at most 63 characters)"
+    )]
+    BadProcessType(String),
+    #[error("bin/release: process type {0:?} needs a command of one line")]
+    BadCommand(String),
 }
 
 fn kind(y: &Yaml) -> &'static str {
@@ -92,7 +98,9 @@ impl Release {
         if let Some((bad, _)) = config_vars.iter().find(|(k, _)| !crate::engine::envdir::valid_key(k)) {
             return Err(ReleaseError::BadConfigKey(bad.clone()));
         }
-        Ok(Release { default_process_types: string_map(&doc, "default_process_types")?, config_vars, addons })
+        let default_process_types =
+            string_map(&doc, "default_process_types")?.into_iter().map(process_type).collect::<Result<_, _>>()?;
+        Ok(Release { default_process_types, config_vars, addons })
     }
 
     /// The shell lines for `.profile.d/00_config_vars.sh`. A value the user already set (with
@@ -137,7 +145,19 @@ impl Release {
     }
 }
 
-/// Escapes a value for use inside double quotes in bash.
+/// A default process type as the Procfile `apply` writes will read it back: a valid name and a
+/// trimmed command of one line (the Procfile parser trims, and a line break starts a new type).
+fn process_type((name, command): (String, String)) -> Result<(String, String), ReleaseError> {
+    if !crate::engine::procfile::valid_name(&name) {
+        return Err(ReleaseError::BadProcessType(name));
+    }
+    let command = command.trim();
+    if command.is_empty() || command.contains('\n') {
+        return Err(ReleaseError::BadCommand(name));
+    }
+    Ok((name, command.to_string()))
+}
+
 /// `'...'` for a shell: the value as it is, with each `'` written as `'\''`.
 fn single_quoted(value: &str) -> String {
     format!("'{}'", value.replace('\'', "'\\''"))
@@ -209,6 +229,25 @@ mod tests {
         let yaml = "config_vars:\n  \"A=1; touch /tmp/x; B\": v\n";
         let err = Release::parse(yaml).unwrap_err().to_string();
         assert!(err.contains("is not a valid variable name"), "{err}");
+    }
+
+    #[test]
+    fn default_process_types_read_back_from_the_procfile_they_become() {
+        // Found by fuzzing (release): a trailing form feed made `apply` return a command the
+        // Procfile it wrote does not hold.
+        let r = Release::parse("default_process_types:\n  web: node server.j&s\x0c").unwrap();
+        assert_eq!(r.default_process_types, vec![("web".into(), "node server.j&s".into())]);
+        let dir = tempfile::tempdir().unwrap();
+        let procfile = r.apply("", dir.path()).unwrap();
+        assert_eq!(Procfile::read(dir.path()).unwrap().unwrap(), procfile);
+        for (yaml, err) in [
+            ("default_process_types:\n  \"web server\": x\n", ReleaseError::BadProcessType("web server".into())),
+            ("default_process_types:\n  \"a: b\\nc\": x\n", ReleaseError::BadProcessType("a: b\nc".into())),
+            ("default_process_types:\n  web:\n", ReleaseError::BadCommand("web".into())),
+            ("default_process_types:\n  web: \"a\\nworker: b\"\n", ReleaseError::BadCommand("web".into())),
+        ] {
+            assert_eq!(Release::parse(yaml).unwrap_err(), err, "{yaml}");
+        }
     }
 
     #[test]

@@ -72,51 +72,74 @@ pub enum Request {
     Command(Vec<String>),
 }
 
+/// What an SSH command line asks for, before anything is opened or run.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Asked {
+    /// No command: the greeting.
+    Nothing,
+    /// `git-receive-pack APP` or `git-upload-pack APP`, the app named by a safe name.
+    Git { program: String, app: String },
+    /// A platform command whose name `allowed` has, with its arguments.
+    Command(Vec<String>),
+}
+
+/// Splits `original` like a shell would (but runs no shell) and sorts it into an [`Asked`];
+/// anything else is refused.
+pub fn parse(original: &str, allowed: &[String]) -> Result<Asked> {
+    if original.trim().is_empty() {
+        return Ok(Asked::Nothing);
+    }
+    let argv = shell_words::split(original).map_err(|e| anyhow!("cannot parse the command: {e}"))?;
+    match argv.as_slice() {
+        [git, path] if git == "git-receive-pack" || git == "git-upload-pack" => {
+            Ok(Asked::Git { program: git.clone(), app: app_from_path(path)? })
+        }
+        [command, ..] if allowed.contains(command) => Ok(Asked::Command(argv)),
+        _ => bail!("command not allowed: {original:?}. Allowed: git push/fetch, and {}", allowed.join(", ")),
+    }
+}
+
 /// `slipway ssh-command KEY`: what sshd runs for every connection. git's requests replace this
 /// process with git; a platform command is handed back only when `allowed` (the app commands'
 /// names, from their one definition) has it.
 pub fn dispatch(data_dir: &Path, caller: &Caller, allowed: &[String]) -> Result<Request> {
     let key = &caller.key;
     let original = std::env::var("SSH_ORIGINAL_COMMAND").unwrap_or_default();
-    if original.trim().is_empty() {
-        eprintln!("Hi {key}! This is slipway: push with `git push slipway@HOST:APP main`, or run `ssh slipway@HOST apps:list`.");
-        return Ok(Request::Greeted(1));
-    }
-    let argv = shell_words::split(&original).map_err(|e| anyhow!("cannot parse the command: {e}"))?;
-    match argv.as_slice() {
-        [git, path] if git == "git-receive-pack" || git == "git-upload-pack" => {
-            let app = app_from_path(path)?;
-            let mut state = State::open(data_dir)?;
-            if state.app_exists(&app)? {
-                caller.check(&state, &Need::App(app.clone()))?;
-            } else {
-                if git == "git-upload-pack" {
-                    // A developer is told the same as for an app it may not use.
-                    caller.check(&state, &Need::App(app.clone()))?;
-                    bail!("app '{app}' does not exist");
-                }
-                if !GlobalSettings::load(&state)?.git_auto_create {
-                    bail!("app '{app}' does not exist; create it with `ssh slipway@HOST apps:create {app}`");
-                }
-                state.create_app(&app)?;
-                state.set_owner(&app, key)?;
-                eprintln!("-----> Created app {app}");
-            }
-            let repo = ensure_repo(data_dir, &app, &std::env::current_exe()?)?;
-            // A pack over the cap is refused while it arrives (the export counts the tree).
-            let max = GlobalSettings::load(&state)?.max_push_size;
-            let err = Command::new("git")
-                .arg("-c")
-                .arg(format!("receive.maxInputSize={max}"))
-                .arg(git.trim_start_matches("git-"))
-                .arg(&repo)
-                .env("SLIPWAY_PUSHER", key)
-                .exec();
-            Err(anyhow!("cannot run {git}: {err}"))
+    let (git, app) = match parse(&original, allowed)? {
+        Asked::Nothing => {
+            eprintln!("Hi {key}! This is slipway: push with `git push slipway@HOST:APP main`, or run `ssh slipway@HOST apps:list`.");
+            return Ok(Request::Greeted(1));
         }
-        [command, ..] if allowed.contains(command) => Ok(Request::Command(argv)),
-        _ => bail!("command not allowed: {original:?}. Allowed: git push/fetch, and {}", allowed.join(", ")),
+        Asked::Command(argv) => return Ok(Request::Command(argv)),
+        Asked::Git { program, app } => (program, app),
+    };
+    let mut state = State::open(data_dir)?;
+    if state.app_exists(&app)? {
+        caller.check(&state, &Need::App(app.clone()))?;
+    } else {
+        if git == "git-upload-pack" {
+            // A developer is told the same as for an app it may not use.
+            caller.check(&state, &Need::App(app.clone()))?;
+            bail!("app '{app}' does not exist");
+        }
+        if !GlobalSettings::load(&state)?.git_auto_create {
+            bail!("app '{app}' does not exist; create it with `ssh slipway@HOST apps:create {app}`");
+        }
+        state.create_app(&app)?;
+        state.set_owner(&app, key)?;
+        eprintln!("-----> Created app {app}");
     }
+    let repo = ensure_repo(data_dir, &app, &std::env::current_exe()?)?;
+    // A pack over the cap is refused while it arrives (the export counts the tree).
+    let max = GlobalSettings::load(&state)?.max_push_size;
+    let err = Command::new("git")
+        .arg("-c")
+        .arg(format!("receive.maxInputSize={max}"))
+        .arg(git.trim_start_matches("git-"))
+        .arg(&repo)
+        .env("SLIPWAY_PUSHER", key)
+        .exec();
+    Err(anyhow!("cannot run {git}: {err}"))
 }
 
 #[cfg(test)]
@@ -131,6 +154,23 @@ mod tests {
         }
         for bad in ["../x", "a/b", "/etc/passwd", "My_App", "", "..", "x/../../y"] {
             assert!(app_from_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_lines_are_git_requests_allowed_commands_or_refused() {
+        let allowed = vec!["config:set".to_string()];
+        assert_eq!(parse("  ", &allowed).unwrap(), Asked::Nothing);
+        assert_eq!(
+            parse("git-receive-pack '/myapp.git'", &allowed).unwrap(),
+            Asked::Git { program: "git-receive-pack".into(), app: "myapp".into() }
+        );
+        assert_eq!(
+            parse("config:set myapp 'A=b c'", &allowed).unwrap(),
+            Asked::Command(vec!["config:set".into(), "myapp".into(), "A=b c".into()])
+        );
+        for bad in ["git-upload-pack '../x'", "ssh-command x", "config:set 'unclosed", "rm -rf /"] {
+            assert!(parse(bad, &allowed).is_err(), "{bad}");
         }
     }
 }

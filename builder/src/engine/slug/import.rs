@@ -1,5 +1,5 @@
 //! A slug's safe import: every entry checked before anything is written (no absolute paths,
-//! no `..`, no links resolving outside the app, no devices, a size cap).
+//! no `..`, no links resolving outside the app, nothing behind a link, no devices, a size cap).
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
@@ -178,18 +178,23 @@ fn plan(file: &std::fs::File, opts: &ImportOptions) -> Result<Plan> {
             _ => None,
         })
         .collect();
+    // Nothing is written, replaced or hard-linked through a link of the slug (a tar of a real
+    // tree has nothing behind a link): every path is then where it says, and a symlink's
+    // target can be followed from its own directory.
+    let through_link = |c: &[OsString]| (1..c.len()).any(|n| links.contains_key(&c[..n]));
     for (path, comps, kind) in &entries {
-        // No entry may be written through a link that leaves the app.
-        let parent = comps[..comps.len().saturating_sub(1)].to_vec();
-        if !parent.is_empty() && escapes(&links, Vec::new(), &parent.iter().collect::<PathBuf>()) {
-            return Err(hostile(path, "lies behind a link that points outside the app"));
+        if through_link(comps) {
+            return Err(hostile(path, "lies behind a link"));
         }
+        let parent = comps[..comps.len().saturating_sub(1)].to_vec();
         match kind {
-            Kind::Symlink(target) if escapes(&links, parent.clone(), target) => {
+            Kind::Symlink(target) if escapes(&links, parent, target) => {
                 return Err(hostile(path, format!("is a link to {} (outside the app)", target.display())));
             }
-            Kind::Hardlink(target) if escapes(&links, Vec::new(), &target.iter().collect::<PathBuf>()) => {
-                return Err(hostile(path, "is a hard link to a file outside the app"));
+            Kind::Symlink(_) => {}
+            _ if links.contains_key(comps) => return Err(hostile(path, "replaces a link")),
+            Kind::Hardlink(target) if through_link(target) => {
+                return Err(hostile(path, "is a hard link to a file behind a link"));
             }
             _ => {}
         }

@@ -8,8 +8,8 @@
 //! reads it, and it keeps up with `tar | pigz`.
 //!
 //! Import is two passes: the first reads every entry and refuses the archive (before anything
-//! is written) on absolute paths, `..`, links resolving outside the app, device files, or more
-//! than the unpacked-size limit; the second extracts.
+//! is written) on absolute paths, `..`, links resolving outside the app, entries behind a link,
+//! device files, or more than the unpacked-size limit; the second extracts.
 
 use std::io::Write;
 use std::path::Path;
@@ -311,6 +311,20 @@ mod tests {
             ("fifo", vec![("pipe", Fifo, None)], "named pipe"),
             ("root as file", vec![("./", Regular, None)], "app root"),
             ("dir then escape", vec![("sub", Directory, None), ("sub/x", Symlink, Some("../../x"))], "outside"),
+            // Found while writing the slug_entries fuzz target: `l/l2` is `l2` on disk, so its
+            // `..` was checked from the wrong directory and `l2/evil.txt` landed beside the app.
+            (
+                "link placed through a link",
+                vec![("l", Symlink, Some(".")), ("l/l2", Symlink, Some("..")), ("l2/evil.txt", Regular, None)],
+                "behind a link",
+            ),
+            ("write through an /app link", vec![("x", Symlink, Some("/app")), ("x/evil.txt", Regular, None)], "behind"),
+            ("dir over a link", vec![("x", Symlink, Some("/app/sub")), ("x", Directory, None)], "replaces a link"),
+            (
+                "hard link through a link",
+                vec![("x", Symlink, Some("/app")), ("h", Link, Some("x/etc/passwd"))],
+                "behind",
+            ),
         ];
         for (what, entries, expected) in cases {
             let outer = tempfile::tempdir().unwrap();
