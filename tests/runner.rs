@@ -426,3 +426,39 @@ fn a_web_process_that_keeps_exiting_fails_at_once() {
     assert!(out.contains("its process exited with status 127") || out.contains("exited and was restarted"), "{out}");
     assert!(out.contains("no-such-command-here"), "the last log lines are shown: {out}");
 }
+
+/// Dokku's app.json: comments, predeploy before the processes start (its failure keeps the
+/// old release serving), postdeploy once it serves, formation on the first deploy, env defaults
+/// that never override config:set; and `run APP TYPE` runs the Procfile's command.
+#[test]
+fn app_json_scripts_formation_env_and_run_type() {
+    let mut p = Platform::new();
+    let app = "t-app-json";
+    p.create(app);
+    p.ok(&["config:set", app, "SECRET_KEY=mine", "--no-restart"]);
+    let out = p.ok(&["deploy", app, fixture("null/null-app-json").to_str().unwrap()]);
+    assert!(out.contains("predeploy sees a default"), "{out}");
+    assert!(out.contains("postdeploy ran"), "{out}");
+    assert!(out.find("predeploy sees").unwrap() < out.find("is serving").unwrap(), "{out}");
+    assert!(p.ok(&["ps:report", app]).contains("Formation: web=2 worker=1"));
+    assert_eq!(containers_of(app).len(), 3);
+    assert_eq!(p.ok(&["config:get", app, "FROM_APP_JSON"]).trim(), "a default");
+    assert_eq!(p.ok(&["config:get", app, "SECRET_KEY"]).trim(), "mine", "config:set wins over a generator");
+    assert!(p.ok(&["run", app, "hello"]).contains("hello-from-procfile"));
+    assert_eq!(p.get(app).unwrap(), (200, "null-app-json".to_string()));
+
+    // A failing predeploy: not deployed, the old release keeps serving.
+    let src = tempfile::tempdir().unwrap();
+    let o = Command::new("cp").arg("-r").arg(fixture("null/null-app-json")).arg(src.path().join("app")).output();
+    assert!(o.unwrap().status.success());
+    let json = src.path().join("app/app.json");
+    let changed =
+        std::fs::read_to_string(&json).unwrap().replace("echo \\\"predeploy sees $FROM_APP_JSON\\\"", "exit 3");
+    assert!(changed.contains("exit 3"));
+    std::fs::write(&json, changed).unwrap();
+    let o = p.slipway(&["deploy", app, src.path().join("app").to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("the predeploy script (app.json) failed (exit status 3)"), "{}", text(&o));
+    assert_eq!(p.get(app).unwrap(), (200, "null-app-json".to_string()));
+    assert_eq!(containers_of(app).len(), 3);
+}

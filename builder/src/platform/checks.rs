@@ -41,17 +41,9 @@ fn five() -> u64 {
     5
 }
 
-#[derive(Debug, Deserialize, Default)]
-struct AppJson {
-    #[serde(default)]
-    healthchecks: BTreeMap<String, Vec<Check>>,
-}
-
 /// The checks `app.json` declares for each process type.
 pub fn parse(app_json: Option<&str>) -> Result<BTreeMap<String, Vec<Check>>> {
-    let Some(text) = app_json else { return Ok(BTreeMap::new()) };
-    let parsed: AppJson = serde_json::from_str(text).map_err(|e| anyhow::anyhow!("app.json is not valid: {e}"))?;
-    Ok(parsed.healthchecks)
+    Ok(super::app_json::AppJson::parse(app_json)?.healthchecks)
 }
 
 impl Check {

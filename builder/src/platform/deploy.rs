@@ -8,9 +8,10 @@ use anyhow::{bail, Context, Result};
 
 use crate::containers::build::ContainerBuild;
 use crate::containers::image::{BuildKind, ReleaseImage};
+use crate::platform::app_json::AppJson;
 use crate::platform::runner::Runner;
 use crate::platform::settings::GlobalSettings;
-use crate::platform::state::{DeployStatus, Release, ReleaseStatus};
+use crate::platform::state::{DeployStatus, Release, ReleaseStatus, State};
 
 /// `deploy APP DIR|TARBALL`: build, record a release, roll it out.
 pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Option<String>) -> Result<i64> {
@@ -54,10 +55,15 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     };
     let version = r.state.next_version(app)?;
     let tag = format!("{}:v{version}", crate::containers::image::repository(app));
-    let config = r.state.effective_config(app)?;
     let source_version = source_version.or_else(|| crate::engine::pipeline::git_revision(&dir));
     let app_json = crate::engine::fsutil::read_app_file(&dir, "app.json")?;
-    crate::platform::checks::parse(app_json.as_deref())?;
+    let manifest = AppJson::parse(app_json.as_deref())?;
+    let mut config = r.state.effective_config(app)?;
+    let defaults = manifest.env_defaults(&config)?;
+    config.extend(defaults.clone());
+    // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
+    let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
+    let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };
     let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
         let b = crate::containers::dockerfile::DockerfileBuild {
             dir: &dir,
@@ -82,6 +88,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
             config: config.clone(),
             source_version: source_version.clone(),
             memory: Some(GlobalSettings::load(&r.state)?.build_memory_limit),
+            buildpacks,
             ..ContainerBuild::new(dir.clone(), app, slug.clone())
         };
         let report = crate::containers::build::build(&r.engine, &build).await?;
@@ -112,8 +119,29 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         pusher: Some(r.actor.clone()),
     };
     let recorded = r.state.add_release(&release)?;
+    // The first deploy starts app.json's formation.
+    let quantities = manifest.quantities()?;
+    if r.state.current_release(app)?.is_none() && !quantities.is_empty() {
+        let tx = r.state.transaction()?;
+        State::set_formation(&tx, app, &quantities)?;
+        tx.commit()?;
+    }
     r.rollout(app, recorded).await?;
+    keep_env_defaults(r, app, &defaults)?;
     Ok(recorded)
+}
+
+/// app.json's `env` defaults the deployed release has become the app's config (so a secret it
+/// generated stays the same), once the release serves.
+fn keep_env_defaults(r: &mut Runner, app: &str, defaults: &crate::engine::envdir::Vars) -> Result<()> {
+    if !defaults.is_empty() {
+        let tx = r.state.transaction()?;
+        State::set_config(&tx, app, defaults)?;
+        tx.commit()?;
+        let keys: Vec<&str> = defaults.keys().map(String::as_str).collect();
+        crate::output::header(format!("Set {} from app.json", keys.join(", ")));
+    }
+    Ok(())
 }
 
 pub async fn rollback(r: &mut Runner, app: &str, target: Option<&str>) -> Result<i64> {

@@ -5,6 +5,7 @@
 //! the platform (for now: the router).
 
 pub mod access;
+pub mod app_json;
 pub mod checks;
 pub mod commands;
 pub mod daemon;

@@ -23,6 +23,7 @@ use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
 use crate::containers::loader;
 use crate::containers::process::{self, ProcessSpec};
 use crate::output;
+use crate::platform::app_json::AppJson;
 use crate::platform::lock::AppLock;
 use crate::platform::router::Router;
 use crate::platform::settings::{AppSettings, ChecksMode, Global, GlobalSettings};
@@ -275,13 +276,20 @@ impl Runner {
         let old: Vec<Running> = before.into_iter().filter(|c| Some(c.release) == current).collect();
         let env_dir = self.write_env_dir(&release)?;
 
-        if let Some(cmd) = release.process_types.get("release") {
-            output::header(format!("Running the release command: {cmd}"));
-            let code = self.one_off(&release, vec!["bash".into(), "-c".into(), cmd.clone()], &env_dir, true).await?;
+        // Procfile's `release`, then app.json's `scripts.dokku.predeploy`: each in a container of
+        // the new release, before its processes start; a failure stops the rollout here.
+        let manifest = AppJson::parse(release.app_json.as_deref())?;
+        let before_start = [
+            ("the release command", release.process_types.get("release").cloned()),
+            ("the predeploy script (app.json)", manifest.scripts.dokku.predeploy.clone()),
+        ];
+        for (what, script) in before_start {
+            let Some(script) = script else { continue };
+            let code = self.run_script(&release, &env_dir, what, &script).await?;
             if code != 0 {
                 self.state.set_release_status(app, version, ReleaseStatus::Failed)?;
                 let _ = self.hygiene(app).await;
-                bail!("the release command failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
+                bail!("{what} failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
             }
         }
 
@@ -360,7 +368,20 @@ impl Runner {
             let _ = self.engine.api.rename_container(&c.id, opts).await;
         }
         self.hygiene(app).await?;
+        if let Some(script) = &manifest.scripts.dokku.postdeploy {
+            let code = self.run_script(&release, &env_dir, "the postdeploy script (app.json)", script).await?;
+            if code != 0 {
+                bail!("the postdeploy script (app.json) failed (exit status {code}); v{version} is serving");
+            }
+        }
         Ok(())
+    }
+
+    /// Runs a shell script in a one-off container of `release`, its output shown; its exit code.
+    async fn run_script(&self, release: &Release, env_dir: &Path, what: &str, script: &str) -> Result<i64> {
+        output::header(format!("Running {what}: {script}"));
+        let shell = if release.build.is_dockerfile() { "/bin/sh" } else { "bash" };
+        self.one_off(release, vec![shell.into(), "-c".into(), script.to_string()], env_dir, true).await
     }
 
     /// Stops old containers after the router moved away: SIGTERM, SIGKILL after the timeout.

@@ -11,6 +11,16 @@ pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
     let r = p.runner_for(app).await?;
     let release = r.state.current_release(app)?.with_context(|| format!("app '{app}' has not been deployed yet"))?;
     let env_dir = r.write_env_dir(&release)?;
+    // `run APP TYPE [ARGS]` runs the Procfile's TYPE command (Dokku's), its ARGS appended.
+    let procfile_command = command.first().and_then(|t| release.process_types.get(t)).filter(|c| !c.trim().is_empty());
+    let command = match procfile_command {
+        Some(line) => {
+            let args: Vec<String> = command[1..].iter().map(|a| shell_words::quote(a).into_owned()).collect();
+            let shell = if release.build.is_dockerfile() { "/bin/sh" } else { "bash" };
+            vec![shell.to_string(), "-c".to_string(), [line.clone(), args.join(" ")].join(" ").trim_end().to_string()]
+        }
+        None => command,
+    };
     Ok(r.one_off(&release, command, &env_dir, true).await? as i32)
 }
 
