@@ -382,3 +382,15 @@ fn config_vars_reach_compile_through_env_dir_with_a_local_buildpack() {
     let (o, _) = build(&src, app, &["-e", "GREETING=from-dot-buildpacks", "--no-image"]);
     assert!(o.status.success() && text(&o).contains("Greeting app detected"), "{}", text(&o));
 }
+
+/// herokuish's README runs `/bin/herokuish`: both stack images have it, and its `version` lists
+/// the buildpacks.
+#[test]
+fn stack_images_have_bin_herokuish() {
+    require_stack();
+    for image in ["slipway/stack:run", "slipway/stack:build"] {
+        let o = docker(&["run", "--rm", image, "/bin/herokuish", "version"]);
+        assert!(o.status.success(), "{image}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stdout).contains("buildpacks:\n  python "), "{image}: {}", text(&o));
+    }
+}

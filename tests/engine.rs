@@ -276,7 +276,8 @@ fn herokuish_surface_under_its_own_names() {
     };
     let o = run("herokuish", &["paths"]);
     assert!(text(&o).contains(&format!("APP_PATH={}\n", t.join("app").display())), "{}", text(&o));
-    assert!(text(&run("herokuish", &["version"])).starts_with("slipway "));
+    let version = text(&run("herokuish", &["version"]));
+    assert!(version.starts_with("slipway ") && version.contains("\nbuildpacks:\n  python "), "{version}");
 
     // Source in IMPORT_PATH, config in ENV_PATH; /build leaves the compiled app in APP_PATH.
     let import = t.join("import");
@@ -304,6 +305,15 @@ fn herokuish_surface_under_its_own_names() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("hello:{}", t.join("app").display()));
     let o = run("herokuish", &["procfile", "parse", "web"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "python3 server.py");
+    let o = run("exec", &["sh", "-c", "echo user=$USER"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "user=root", "/exec sets USER");
+
+    // herokuish's own `test [PATH] [EXPECTED]`: build, start web on 5678, compare the body.
+    let o = run("herokuish", &["test", "/", "null-app"]);
+    assert!(o.status.success() && text(&o).contains("::: TEST FINISHED :::"), "{}", text(&o));
+    let o = run("herokuish", &["test", "/", "something else"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("::: TEST FAILED :::"), "{}", text(&o));
 
     // slug generate / export / import round trip.
     assert!(run("herokuish", &["slug", "generate"]).status.success());

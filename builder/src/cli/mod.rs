@@ -109,8 +109,11 @@ enum Command {
     Stack(StackCommand),
     /// herokuish: print the paths in use (each overridable by its variable)
     Paths,
-    /// Print the version
+    /// Print the version and the default buildpacks' versions
     Version,
+    /// herokuish's `test [PATH] [EXPECTED]` (what `herokuish test` runs)
+    #[command(hide = true)]
+    HerokuishTest { path: Option<String>, expected: Option<String> },
     /// As root: the router for this data dir, nginx's workers outside the docker group (as
     /// slipway-router); deploys ask it to apply their changes. Runs until stopped
     Daemon,
@@ -146,6 +149,10 @@ pub fn main(mut args: Vec<OsString>) -> i32 {
         Some("exec") => &["procfile", "exec"],
         _ => &[],
     };
+    // `herokuish test [PATH] [EXPECTED]` is herokuish's (slipway's own `test DIR` differs).
+    if invoked.as_deref() == Some("herokuish") && args.get(1).is_some_and(|a| a == "test") {
+        args[1] = OsString::from("herokuish-test");
+    }
     if !inject.is_empty() {
         args.splice(1..1, inject.iter().map(OsString::from));
     }
@@ -216,9 +223,10 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Version => {
-            println!("slipway {}", env!("CARGO_PKG_VERSION"));
+            crate::engine::herokuish::version(toml)?;
             Ok(0)
         }
+        Command::HerokuishTest { path, expected } => crate::engine::herokuish::test_app(path, expected, toml),
         Command::Daemon => crate::platform::daemon::run(&data_dir),
         Command::EnvExec { dir, command } => Err(crate::engine::process::env_exec(&dir, &command)),
         Command::App(cmd) => block_on(apps::run_app(&platform, cmd)),

@@ -122,10 +122,48 @@ fn recorded(req: &BuildRequest<'_>, work: impl FnOnce(&mut BuildResult) -> Resul
     outcome
 }
 
-/// `buildpack detect [DIR]`: prints the name of the first default that detects the app.
+/// `herokuish test [PATH] [EXPECTED]`, as herokuish does it: builds the app (IMPORT_PATH, else
+/// APP_PATH) into APP_PATH, starts `web` with PORT 5678 and GETs PATH (default `/`); given
+/// EXPECTED, the body must be exactly that, else exit status 2.
+pub fn test_app(path: Option<String>, expected: Option<String>, toml: Option<&Path>) -> Result<i32> {
+    const PORT: u16 = 5678;
+    let path = path.unwrap_or_else(|| "/".into());
+    println!("::: BUILDING APP :::");
+    build(BuildRequest { toml, buildpacks: Vec::new(), slug: None, max_size: 0, result: None })?;
+    println!("::: STARTING WEB :::");
+    let paths = Paths::from_env();
+    let command = process::procfile_command(&paths.app, "web")?;
+    let mut running = super::smoke::start_web(&process_env(&paths, Some("web"))?, &command, PORT)?;
+    println!("::: CHECKING APP :::");
+    let (body, _) = super::smoke::wait_for_answer(&mut running, PORT, &path, Duration::from_secs(60))?;
+    if let Some(expected) = expected {
+        println!("::: APP OUTPUT :::");
+        println!("{}", body.trim_end_matches('\n'));
+        if body.trim_end_matches('\n') != expected {
+            println!("::: TEST FAILED :::");
+            return Ok(2);
+        }
+    }
+    println!("::: TEST FINISHED :::");
+    Ok(0)
+}
+
+/// herokuish's `version`: the version, then the default buildpacks and theirs.
+pub fn version(toml: Option<&Path>) -> Result<()> {
+    println!("slipway {} (herokuish-compatible)", env!("CARGO_PKG_VERSION"));
+    println!("buildpacks:");
+    for d in defaults_for(&Paths::from_env(), toml)? {
+        let version = d.version.map(|v| format!("v{v}")).unwrap_or_else(|| "-".into());
+        println!("  {:<26} {version}", d.name);
+    }
+    Ok(())
+}
+
+/// `buildpack detect [DIR]`: prints the name of the first default that detects the app (by
+/// default the directory `buildpack build` builds: IMPORT_PATH, else APP_PATH).
 pub fn detect(dir: Option<PathBuf>, toml: Option<&Path>) -> Result<bool> {
     let paths = Paths::from_env();
-    let dir = dir.unwrap_or(paths.app.clone());
+    let dir = dir.unwrap_or_else(|| if paths.import.is_dir() { paths.import.clone() } else { paths.app.clone() });
     let ws = workspace()?;
     let env = super::buildpack::ScriptEnv { timeout: Some(Duration::from_secs(60)), ..Default::default() };
     let defaults = defaults_for(&paths, toml)?;
@@ -191,13 +229,11 @@ fn process_env(paths: &Paths, process_type: Option<&str>) -> Result<ProcessEnv> 
     if let (Some(t), None) = (process_type, std::env::var_os("DYNO")) {
         vars.insert("DYNO".into(), format!("{t}.1"));
     }
-    Ok(ProcessEnv {
-        app_dir: paths.app.clone(),
-        env_dir: Some(paths.env.clone()),
-        vars,
-        user: user::unprivileged()?,
-        system_profile: true,
-    })
+    // USER names who the process runs as, as login shells say.
+    let user = user::unprivileged()?;
+    let name = user.as_ref().map(|u| u.name.clone()).unwrap_or_else(crate::sys::user_name);
+    vars.insert("USER".into(), name);
+    Ok(ProcessEnv { app_dir: paths.app.clone(), env_dir: Some(paths.env.clone()), vars, user, system_profile: true })
 }
 
 /// `procfile start TYPE` (`/start TYPE`): replaces this process with the process type.
