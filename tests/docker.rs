@@ -213,7 +213,6 @@ fn dockerfile_app_uses_expose_dockerignore_and_procfile() {
         assert!(Instant::now() < deadline, "run-image started no container");
         std::thread::sleep(Duration::from_millis(100));
     }
-    std::thread::sleep(Duration::from_millis(800)); // past its start-up check
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let status = child.wait().unwrap();
     assert!(status.code().is_some(), "run-image exited on its own terms, not killed by the signal");

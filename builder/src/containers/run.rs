@@ -25,6 +25,10 @@ pub async fn plan(engine: &Engine, image: &str, process_type: &str) -> Result<(O
 }
 
 pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, detach: bool) -> Result<i32> {
+    // Ctrl-C and SIGTERM stop and remove the container: caught from before it exists, so one
+    // that comes while it starts is handled too.
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut interrupt, mut term) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
     let engine = Engine::connect().await?;
     let (cmd, port) = plan(&engine, image, process_type).await?;
     let labels = engine.image_labels(image).await?;
@@ -74,11 +78,9 @@ pub async fn run(image: &str, process_type: &str, host_port: u16, env: &Vars, de
             let _ = std::io::stdout().write_all(&chunk.into_bytes());
         }
     };
-    // Ctrl-C and SIGTERM stop and remove the container too.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = follow => {}
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = term.recv() => {}
     }
     let code =
