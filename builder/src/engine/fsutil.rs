@@ -90,21 +90,42 @@ pub fn move_contents(src: &Path, dst: &Path, owner: Option<&AppUser>) -> Result<
     Ok(())
 }
 
+/// A regular file's text (at most `max` bytes), opened without following a link (the error
+/// is ELOOP when it is one) and without blocking on a FIFO; `Ok(None)` when it is missing. The
+/// one way the host reads a file someone else may have planted: a pushed tree's, or the git
+/// user's when root reads it.
+pub fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Option<String>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok(Some(text))
+}
+
+/// Whether an error of [`read_no_follow`] says the path is a link.
+pub fn is_link_error(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ELOOP)
+}
+
 /// A file of an app that the host reads (app.json, Procfile, .env, .dockerignore): its text,
 /// None when it is missing. A symbolic link is refused, never followed: a pushed tree could
 /// point it anywhere on the host.
 pub fn read_app_file(dir: &Path, name: &str) -> Result<Option<String>> {
-    let path = dir.join(name);
-    match std::fs::symlink_metadata(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e).with_context(|| format!("cannot read {name} of the app")),
-        Ok(m) if m.file_type().is_symlink() => {
-            anyhow::bail!(
-                "{name} of the app is a symbolic link: slipway does not follow links here; commit the file itself"
-            )
-        }
-        Ok(m) if !m.is_file() => anyhow::bail!("{name} of the app is not a file"),
-        Ok(_) => std::fs::read_to_string(&path).map(Some).with_context(|| format!("cannot read {name} of the app")),
+    match read_no_follow(&dir.join(name), u64::MAX) {
+        Err(e) if is_link_error(&e) => anyhow::bail!(
+            "{name} of the app is a symbolic link: slipway does not follow links here; commit the file itself"
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => anyhow::bail!("{name} of the app is not a file"),
+        other => other.with_context(|| format!("cannot read {name} of the app")),
     }
 }
 

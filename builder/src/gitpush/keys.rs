@@ -95,21 +95,14 @@ impl AuthorizedKeys {
 
     /// The file's text, never through a symlink (root runs this on the git user's files).
     fn read(&self) -> Result<String> {
-        use std::io::Read;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut text = String::new();
-        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&self.path) {
-            Ok(mut f) => {
-                f.read_to_string(&mut text).with_context(|| format!("cannot read {}", self.path.display()))?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => bail!(
+        match crate::engine::fsutil::read_no_follow(&self.path, u64::MAX) {
+            Ok(text) => Ok(text.unwrap_or_default()),
+            Err(e) if crate::engine::fsutil::is_link_error(&e) => bail!(
                 "{} is a symlink: slipway neither reads nor writes through it; replace it with a plain file",
                 self.path.display()
             ),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.path.display())),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", self.path.display())),
         }
-        Ok(text)
     }
 
     /// The `.ssh` directory, made when missing; refused when it is a symlink or not a directory.

@@ -367,16 +367,7 @@ fn parse_app_conf(text: &str) -> Option<(Vec<String>, Vec<u16>)> {
 
 /// A small regular file's text, never through a link (root reads the git user's files so).
 fn read_private(path: &Path) -> Option<String> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file =
-        std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path).ok()?;
-    if !file.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut text = String::new();
-    file.take(64 * 1024).read_to_string(&mut text).ok()?;
-    Some(text)
+    crate::engine::fsutil::read_no_follow(path, 64 * 1024).ok().flatten()
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
