@@ -42,6 +42,16 @@ impl BuildKind {
     pub fn is_dockerfile(&self) -> bool {
         *self == BuildKind::Dockerfile
     }
+
+    /// The shell command lines run with in images of this kind: a stack image has bash, a
+    /// Dockerfile image may have `/bin/sh` only.
+    pub fn shell(&self) -> &'static str {
+        if self.is_dockerfile() {
+            "/bin/sh"
+        } else {
+            "bash"
+        }
+    }
 }
 
 impl std::fmt::Display for BuildKind {

@@ -73,7 +73,7 @@ pub fn command(
         }
         // `web` without a Procfile entry (recorded with an empty command) is the image's own.
         (None, true) => match process_types.get(kind).filter(|c| !c.trim().is_empty()) {
-            Some(c) => Some(vec!["/bin/sh".into(), "-c".into(), c.clone()]),
+            Some(c) => Some(vec![build.shell().into(), "-c".into(), c.clone()]),
             None if kind == "web" => None,
             None => bail!("it has no Procfile entry for `{kind}`"),
         },

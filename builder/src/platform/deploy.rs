@@ -61,6 +61,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let mut config = r.state.effective_config(app)?;
     let defaults = manifest.env_defaults(&config)?;
     config.extend(defaults.clone());
+    let quantities = manifest.quantities()?;
     // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
     let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
     let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };
@@ -120,7 +121,6 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     };
     let recorded = r.state.add_release(&release)?;
     // The first deploy starts app.json's formation.
-    let quantities = manifest.quantities()?;
     if r.state.current_release(app)?.is_none() && !quantities.is_empty() {
         let tx = r.state.transaction()?;
         State::set_formation(&tx, app, &quantities)?;

@@ -84,6 +84,18 @@ pub struct Release {
     pub pusher: Option<String>,
 }
 
+impl Release {
+    /// Whether it has a web process to route to (a Dockerfile image's own command is one).
+    pub fn has_web(&self) -> bool {
+        self.process_types.contains_key("web") || self.build.is_dockerfile()
+    }
+
+    /// A shell command line as the argv of a one-off in this release's image.
+    pub fn shell_command(&self, line: &str) -> Vec<String> {
+        vec![self.build.shell().to_string(), "-c".to_string(), line.to_string()]
+    }
+}
+
 /// A build and deploy, as `builds:list` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deploy {

@@ -294,7 +294,7 @@ impl Runner {
         }
 
         // A release without a web process is not routed, and its formation says web=0.
-        let has_web = release.process_types.contains_key("web") || release.build.is_dockerfile();
+        let has_web = release.has_web();
         if !has_web && self.state.formation(app)?.get("web").copied().unwrap_or(0) > 0 {
             let tx = self.state.transaction()?;
             State::set_formation(&tx, app, &BTreeMap::from([("web".to_string(), 0)]))?;
@@ -306,8 +306,8 @@ impl Runner {
         let mut boot = Duration::ZERO;
         let result: Result<()> = async {
             for (kind, &count) in &formation {
-                let dockerfile_web = kind == "web" && release.build.is_dockerfile();
-                if !release.process_types.contains_key(kind) && !dockerfile_web {
+                let runs = release.process_types.contains_key(kind) || (kind == "web" && has_web);
+                if !runs {
                     continue;
                 }
                 for index in 1..=count.max(0) as u32 {
@@ -380,8 +380,7 @@ impl Runner {
     /// Runs a shell script in a one-off container of `release`, its output shown; its exit code.
     async fn run_script(&self, release: &Release, env_dir: &Path, what: &str, script: &str) -> Result<i64> {
         output::header(format!("Running {what}: {script}"));
-        let shell = if release.build.is_dockerfile() { "/bin/sh" } else { "bash" };
-        self.one_off(release, vec![shell.into(), "-c".into(), script.to_string()], env_dir, true).await
+        self.one_off(release, release.shell_command(script), env_dir, true).await
     }
 
     /// Stops old containers after the router moved away: SIGTERM, SIGKILL after the timeout.
@@ -434,7 +433,7 @@ impl Runner {
                 }
             }
         }
-        self.engine.remove_dangling().await?;
+        self.engine.remove_dangling(Some(app)).await?;
         Ok(())
     }
 

@@ -58,7 +58,7 @@ pub async fn app_info(r: &Runner, app: &str) -> Result<String> {
         .iter()
         .map(|h| if port == "80" { format!("http://{h}/") } else { format!("http://{h}:{port}/") })
         .collect();
-    let no_web = current.as_ref().is_some_and(|c| !c.process_types.contains_key("web") && !c.build.is_dockerfile());
+    let no_web = current.as_ref().is_some_and(|c| !c.has_web());
     let urls = if no_web { "none (no web process)".to_string() } else { urls.join(" ") };
     Ok(format!(
         "=== {app}\nRelease:   {}\nBuildpack: {}\nURLs:      {urls}\nRouter:    nginx on {listen}\n",

@@ -16,8 +16,7 @@ pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
     let command = match procfile_command {
         Some(line) => {
             let args: Vec<String> = command[1..].iter().map(|a| shell_words::quote(a).into_owned()).collect();
-            let shell = if release.build.is_dockerfile() { "/bin/sh" } else { "bash" };
-            vec![shell.to_string(), "-c".to_string(), [line.clone(), args.join(" ")].join(" ").trim_end().to_string()]
+            release.shell_command([line.as_str(), &args.join(" ")].join(" ").trim_end())
         }
         None => command,
     };
