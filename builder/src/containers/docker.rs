@@ -108,9 +108,12 @@ impl Engine {
         self.api.remove_image(id, Some(opts), None).await.is_ok()
     }
 
-    /// Removes slipway's untagged images (releases whose tag moved on); returns how many.
-    pub async fn remove_dangling(&self) -> Result<usize> {
-        let filters = HashMap::from([("dangling", vec!["true"]), ("label", vec![LABEL_MANAGED])]);
+    /// Removes slipway's untagged images (releases whose tag moved on), only `app`'s when given:
+    /// another app's Dockerfile build in progress has untagged layers too; returns how many.
+    pub async fn remove_dangling(&self, app: Option<&str>) -> Result<usize> {
+        let mut labels = vec![LABEL_MANAGED.to_string()];
+        labels.extend(app.map(|a| format!("{LABEL_APP}={a}")));
+        let filters = HashMap::from([("dangling", vec!["true".to_string()]), ("label", labels)]);
         let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
         let images = self.api.list_images(Some(opts)).await.context("cannot list images")?;
         let mut removed = 0;

@@ -117,7 +117,7 @@ pub async fn build(engine: &Engine, opts: &StackOptions) -> Result<()> {
     // Older stacks would otherwise pile up (Dokku's most common complaint is a full disk).
     // Only the stack's own images: release images inherit these labels from the run image.
     // Untagged old releases go first, as they would keep their old run image alive.
-    engine.remove_dangling().await?;
+    engine.remove_dangling(None).await?;
     for (id, tags, labels) in engine.images_with_label(LABEL_HASH).await? {
         let is_stack = tags.iter().any(|t| t.starts_with(&format!("{REPO}:")));
         if is_stack && labels.get(LABEL_HASH) != Some(&hash) && engine.remove_image_quietly(&id).await {
