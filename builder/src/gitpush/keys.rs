@@ -108,15 +108,18 @@ impl AuthorizedKeys {
     /// The `.ssh` directory, made when missing; refused when it is a symlink or not a directory.
     fn dir(&self) -> Result<&Path> {
         let dir = self.path.parent().context("authorized_keys has no directory")?;
+        // Another command may create it at the same moment: that one's directory is as good.
+        if let Err(e) = std::fs::create_dir(dir) {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(e).with_context(|| format!("cannot create {}", dir.display()));
+            }
+        }
         match std::fs::symlink_metadata(dir) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!(
                 "{} is a symlink or not a directory: slipway does not write through it; replace it with a directory",
                 dir.display()
             ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(dir).with_context(|| format!("cannot create {}", dir.display()))?
-            }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
         }
         Ok(dir)
