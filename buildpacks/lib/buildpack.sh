@@ -69,3 +69,27 @@ bp_cache_save() {
   [[ -d "$src" ]] || return 0
   if cp -a "$src" "$entry"; then echo "$key" > "$entry.key"; fi
 }
+
+# Other stacks: which of them has a runtime version this build's stack lacks. Every build image
+# carries the table of every stack's runtimes (`NAME LANGUAGE MAJOR.MINOR` lines) at
+# SLIPWAY_STACKS_FILE (default /usr/share/slipway/stacks).
+#
+# bp_stacks_with LANGUAGE LABEL CHECK...: prints "NAME (LABEL VERSION)" for each stack but
+# $STACK whose LANGUAGE version passes `CHECK... VERSION`, joined by " or " (nothing when none).
+#   py_ok() { [[ "$1" == 3.13 ]]; }; other=$(bp_stacks_with python Python py_ok)
+bp_stacks_with() {
+  local lang=$1 label=$2 name l v found=""
+  shift 2
+  [[ -r "${SLIPWAY_STACKS_FILE:-/usr/share/slipway/stacks}" ]] || return 0
+  while read -r name l v; do
+    [[ "$l" == "$lang" && "$name" != "${STACK:-}" ]] || continue
+    if "$@" "$v"; then found+="${found:+ or }$name ($label $v)"; fi
+  done <"${SLIPWAY_STACKS_FILE:-/usr/share/slipway/stacks}"
+  printf '%s' "$found"
+}
+
+# bp_version_at_least WANTED VERSION: whether VERSION is at least WANTED, compared as versions
+# (1.24 is at least 1.22.3; 1.19 is not at least 1.22).
+bp_version_at_least() {
+  [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | tail -n 1)" == "$2" ]]
+}

@@ -70,6 +70,19 @@ check "save without SRC drops the entry" "miss no no" \
 rm -rf "$entry" && echo "$key" > "$entry.key"
 check "a key without its directory" miss "$(hit "$entry" "$key")"
 
+# Other stacks' runtimes, from the table the build images carry.
+printf 'slipway-trixie python 3.13\nslipway-trixie go 1.24\nslipway-bookworm python 3.11\nslipway-other python 3.13\n' \
+  > "$tmp/stacks"
+py313() { [[ "$1" == 3.13 ]]; }
+check "stacks with a version" "slipway-trixie (Python 3.13) or slipway-other (Python 3.13)" \
+  "$(SLIPWAY_STACKS_FILE=$tmp/stacks STACK=slipway-bookworm bp_stacks_with python Python py313)"
+check "this stack is not named" "slipway-other (Python 3.13)" \
+  "$(SLIPWAY_STACKS_FILE=$tmp/stacks STACK=slipway-trixie bp_stacks_with python Python py313)"
+check "no stack has it" "" "$(SLIPWAY_STACKS_FILE=$tmp/stacks bp_stacks_with go Go py313)"
+check "no table" "" "$(SLIPWAY_STACKS_FILE=$tmp/missing bp_stacks_with go Go py313)"
+check "versions" "yes no yes" "$(bp_version_at_least 1.22.3 1.24 && echo yes || echo no) \
+$(bp_version_at_least 1.22 1.19 && echo yes || echo no) $(bp_version_at_least 1.24 1.24 && echo yes || echo no)"
+
 if ((failures)); then
   echo "$failures check(s) failed"
   exit 1
