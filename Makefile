@@ -23,7 +23,7 @@ engine: deps
 	rustup target add $(MUSL_TARGET) >/dev/null 2>&1 || true
 	$(CARGO) build --release --target $(MUSL_TARGET)
 
-## make stack-image: the run and build images (cached: unchanged inputs rebuild nothing)
+## make stack-image: every stack's run and build images (cached: unchanged inputs rebuild nothing)
 stack-image: build engine
 	$(SLIPWAY) stack build --engine $(ENGINE)
 
@@ -37,11 +37,14 @@ test: lint stack-image
 	@rc=0; $(CARGO) test --workspace --no-fail-fast || rc=1; \
 	$(MAKE) --no-print-directory matrix || rc=1; exit $$rc
 
-## make matrix: every first-party buildpack against its fixtures in the stack images (the
-## project's own regression suite); JUnit and Markdown reports in target/matrix/
+## make matrix: every first-party buildpack against its fixtures on every stack (the project's
+## own regression suite); JUnit and Markdown reports per stack in target/matrix/
+MATRIX_STACKS ?= trixie bookworm
 matrix: stack-image
-	$(SLIPWAY) --buildpacks-toml buildpacks.toml matrix \
-	  --junit $(MATRIX_REPORTS)/junit.xml --markdown $(MATRIX_REPORTS)/report.md
+	@rc=0; for stack in $(MATRIX_STACKS); do \
+	  $(SLIPWAY) --buildpacks-toml buildpacks.toml matrix --stack $$stack \
+	    --junit $(MATRIX_REPORTS)/junit-$$stack.xml --markdown $(MATRIX_REPORTS)/report-$$stack.md || rc=1; \
+	done; exit $$rc
 
 ## make demo: the stack images, then a real `git push` over a real sshd deploys a fixture; prints its URL
 demo: stack-image

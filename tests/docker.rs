@@ -393,3 +393,32 @@ fn stack_images_have_bin_herokuish() {
         assert!(String::from_utf8_lossy(&o.stdout).contains("buildpacks:\n  python "), "{image}: {}", text(&o));
     }
 }
+
+/// Every stack's build image has the runtimes the stacks table (which buildpacks read to name
+/// another stack) says it has, and the tools official Heroku buildpacks call.
+#[test]
+fn each_stack_has_the_runtimes_its_table_lists_and_the_buildpack_tools() {
+    require_stack();
+    let table = docker(&["run", "--rm", "slipway/stack:build", "cat", "/usr/share/slipway/stacks"]);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    let stacks: std::collections::BTreeSet<&str> = table.lines().filter_map(|l| l.split(' ').next()).collect();
+    assert_eq!(stacks.into_iter().collect::<Vec<_>>(), ["slipway-bookworm", "slipway-trixie"], "{table}");
+    let probe = "printf 'python %s\\ngo %s\\nnodejs %s\\nruby %s\\nphp %s\\n' \
+        \"$(python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])')\" \
+        \"$(go env GOVERSION | sed -E 's/^go([0-9]+\\.[0-9]+).*/\\1/')\" \
+        \"$(node -p 'process.versions.node.split(\".\")[0]')\" \
+        \"$(ruby -e 'print RUBY_VERSION[/\\A\\d+\\.\\d+/]')\" \
+        \"$(php -r 'echo PHP_MAJOR_VERSION, \".\", PHP_MINOR_VERSION;')\"; \
+        for t in jq zstd unzip curl git tar gzip xz file; do command -v $t >/dev/null || echo \"missing $t\"; done; \
+        echo \"STACK=$STACK\"";
+    for (stack, suite) in [("slipway-trixie", "trixie"), ("slipway-bookworm", "bookworm")] {
+        let o = docker(&["run", "--rm", &format!("slipway/stack:{suite}-build"), "bash", "-c", probe]);
+        assert!(o.status.success(), "{stack}: {}", text(&o));
+        let found = String::from_utf8_lossy(&o.stdout).into_owned();
+        let listed: String =
+            table.lines().filter_map(|l| l.strip_prefix(&format!("{stack} "))).map(|l| format!("{l}\n")).collect();
+        assert_eq!(found, format!("{listed}STACK={stack}\n"), "{stack}'s images against its table");
+        let run = docker(&["run", "--rm", &format!("slipway/stack:{suite}"), "printenv", "STACK"]);
+        assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), stack);
+    }
+}

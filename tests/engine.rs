@@ -73,10 +73,11 @@ fn every_fixture_builds_starts_and_answers_its_name() {
         for entry in std::fs::read_dir(fixture(bp)).unwrap() {
             let app = entry.unwrap().path();
             let name = app.file_name().unwrap().to_string_lossy().into_owned();
-            // Fixtures that test a buildpack's refusal are the matrix's (tests/matrix.rs).
+            // Fixtures that test a buildpack's refusal, expect differently per stack (this host is
+            // none) or start no web process are the matrix's (tests/matrix.rs, make matrix).
             let spec: toml::Table =
                 std::fs::read_to_string(app.join("test.toml")).map(|t| t.parse().unwrap()).unwrap_or_default();
-            if spec.contains_key("expect_failure") {
+            if ["expect_failure", "on", "process"].iter().any(|k| spec.contains_key(*k)) {
                 continue;
             }
             let env: Vec<String> = spec
@@ -138,7 +139,7 @@ fn build_prints_the_contract_output_and_a_json_summary() {
     assert!(summary["durations_ms"]["compile (Null)"].is_u64());
     let inspect = slipway(&["slug", "inspect", slug.to_str().unwrap()]);
     let inspect = text(&inspect);
-    assert!(inspect.contains("Stack:         slipway-bookworm"), "{inspect}");
+    assert!(inspect.contains("Stack:         slipway-trixie"), "{inspect}");
     assert!(inspect.contains("clock: echo 'a \"quoted\" | piped' | tr a-z A-Z"), "{inspect}");
 }
 
@@ -333,6 +334,27 @@ fn herokuish_surface_under_its_own_names() {
     assert_eq!(names, ["01_python", "02_ruby", "03_nodejs", "04_php", "05_go", "06_static", "07_null"]);
     let o = run("herokuish", &["buildpack", "detect", fixture("static/static-site").to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Static");
+    // An app that chooses (.buildpacks): what build would run, named as each bin/detect says;
+    // BUILDPACK_URL in the environment comes first.
+    let chooser = t.join("chooser");
+    std::fs::create_dir_all(&chooser).unwrap();
+    std::fs::write(chooser.join("index.html"), "static files, which the default would detect").unwrap();
+    // bp names itself; bp2 does not match, so it goes by its directory's name (chosen, it runs).
+    for (bp, detect) in [("bp", "echo Chosen"), ("bp2", "exit 1")] {
+        std::fs::create_dir_all(chooser.join(bp).join("bin")).unwrap();
+        for (script, body) in [("detect", detect), ("compile", "true")] {
+            let path = chooser.join(bp).join("bin").join(script);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+    }
+    std::fs::write(chooser.join(".buildpacks"), "./bp\n./bp2\n").unwrap();
+    let o = run("herokuish", &["buildpack", "detect", chooser.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Chosen\nbp2", "{}", text(&o));
+    let mut c = Command::new(links.join("herokuish"));
+    env(&mut c);
+    let o = c.args(["buildpack", "detect", chooser.to_str().unwrap()]).env("BUILDPACK_URL", "./bp").output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "Chosen", "{}", text(&o));
 }
 
 #[test]

@@ -462,3 +462,33 @@ fn app_json_scripts_formation_env_and_run_type() {
     assert_eq!(p.get(app).unwrap(), (200, "null-app-json".to_string()));
     assert_eq!(containers_of(app).len(), 3);
 }
+
+/// `stack:set` chooses the stack of the next deploy: a build the new stack refuses leaves the
+/// release of the old one serving, and names the stack that has what the app asks for.
+#[test]
+fn an_app_builds_on_the_stack_it_is_set_to() {
+    let mut p = Platform::new();
+    let app = "t-stacks";
+    p.create(app);
+    let out = p.ok(&["deploy", app, fixture("python/python-trixie").to_str().unwrap()]);
+    assert!(out.contains("Building on the slipway-trixie stack"), "{out}");
+    assert_eq!(p.get(app), Ok((200, "python-trixie".to_string())));
+    assert!(p.ok(&["stack:list", app]).contains("* slipway-trixie "));
+
+    let o = p.slipway(&["stack:set", app, "heroku-24"]);
+    assert!(!o.status.success() && text(&o).contains("there is no stack \"heroku-24\""), "{}", text(&o));
+    p.ok(&["stack:set", app, "bookworm"]);
+    assert!(p.ok(&["stack:list", app]).contains("* slipway-bookworm "));
+    let o = p.slipway(&["deploy", app, fixture("python/python-trixie").to_str().unwrap()]);
+    let out = text(&o);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("Building on the slipway-bookworm stack"), "{out}");
+    assert!(out.contains("The stack slipway-trixie (Python 3.13) has it"), "{out}");
+    assert_eq!(p.get(app), Ok((200, "python-trixie".to_string())), "the trixie release still serves");
+
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    let container = containers_of(app).into_iter().next().expect("a container runs");
+    let image = docker(&["inspect", "-f", "{{.Image}}", &container]);
+    let stack = docker(&["image", "inspect", "-f", "{{index .Config.Labels \"io.slipway.stack\"}}", &image]);
+    assert_eq!(stack, "slipway-bookworm");
+}

@@ -97,6 +97,19 @@ pub enum AppCommand {
     DomainsRemove { app: String, domain: String },
     #[command(name = "domains:report")]
     DomainsReport { app: String },
+    #[command(name = "stack:list", about = "List the stacks; * marks the one the app (or every app) builds on")]
+    StackList { app: Option<String> },
+    #[command(
+        name = "stack:set",
+        about = "Choose the stack an app (or --global: every app) builds on from its next deploy"
+    )]
+    StackSet {
+        /// The app, or --global
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        /// A stack's name or Debian code name (see stack:list)
+        name: String,
+    },
     #[command(name = "checks:disable")]
     ChecksDisable { app: String },
     #[command(name = "checks:enable")]
@@ -199,7 +212,8 @@ pub fn need(command: &AppCommand) -> Need {
     use AppCommand as C;
     let app = |a: &str| if a == GLOBAL { Need::Admin } else { Need::App(a.to_string()) };
     match command {
-        C::AppsList => Need::Nothing,
+        C::AppsList | C::StackList { app: None } => Need::Nothing,
+        C::StackList { app: Some(a) } | C::StackSet { app: a, .. } => app(a),
         C::AppsCreate { .. } => Need::Create,
         C::ConfigSet { app: a, .. } | C::ConfigUnset { app: a, .. } | C::ConfigGet { app: a, .. } => app(a),
         C::ConfigShow { app: a } => app(a),
@@ -257,6 +271,8 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::DomainsAdd { app, domain } => cmd::domains::add(p, &app, &domain).await?,
         C::DomainsRemove { app, domain } => cmd::domains::remove(p, &app, &domain).await?,
         C::DomainsReport { app } => cmd::domains::report(p, &app)?,
+        C::StackList { app } => cmd::stacks::list(p, app.as_deref()).await?,
+        C::StackSet { app, name } => cmd::stacks::set(p, &app, &name)?,
         C::ChecksDisable { app } => cmd::checks::set(p, &app, ChecksMode::Disabled)?,
         C::ChecksEnable { app } => cmd::checks::set(p, &app, ChecksMode::Enabled)?,
         C::ChecksSkip { app } => cmd::checks::set(p, &app, ChecksMode::Skipped)?,

@@ -9,6 +9,7 @@ use clap::Parser;
 
 use crate::containers::app_build::{self, AppBuild};
 use crate::containers::build::{default_ca_bundle, Cache};
+use crate::containers::stack::Stack;
 use crate::engine::{defaults, local, pipeline};
 use crate::units::parse_size;
 
@@ -17,15 +18,40 @@ pub struct BuildEnvArgs {
     /// CA bundle handed to build containers [default: SSL_CERT_FILE or the system bundle]
     #[arg(long, env = "SLIPWAY_CA_BUNDLE", value_name = "FILE")]
     pub ca_bundle: Option<PathBuf>,
-    /// The stack image buildpacks run in
-    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", default_value = crate::containers::stack::BUILD_IMAGE)]
-    pub build_image: String,
-    /// The stack image release images are made on
-    #[arg(long, env = "SLIPWAY_RUN_IMAGE", default_value = crate::containers::stack::RUN_IMAGE)]
-    pub run_image: String,
+    /// The stack to build on: its images, and the STACK buildpacks see (see `slipway
+    /// stack:list`) [default: slipway-trixie]
+    #[arg(long, value_name = "NAME")]
+    pub stack: Option<String>,
+    /// The image buildpacks run in [default: the stack's build image]
+    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", value_name = "IMAGE")]
+    pub build_image: Option<String>,
+    /// The image release images are made on [default: the stack's run image]
+    #[arg(long, env = "SLIPWAY_RUN_IMAGE", value_name = "IMAGE")]
+    pub run_image: Option<String>,
     /// Stop a buildpack script after this many seconds
     #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
     pub timeout: u64,
+}
+
+impl BuildEnvArgs {
+    /// `--stack`'s stack, else the default.
+    pub fn stack(&self) -> Result<&'static Stack> {
+        self.stack.as_deref().map_or(Ok(Stack::default_stack()), Stack::named)
+    }
+
+    pub fn build_image(&self) -> Result<String> {
+        Ok(match &self.build_image {
+            Some(image) => image.clone(),
+            None => self.stack()?.build_image(),
+        })
+    }
+
+    pub fn run_image(&self) -> Result<String> {
+        Ok(match &self.run_image {
+            Some(image) => image.clone(),
+            None => self.stack()?.run_image(),
+        })
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -73,9 +99,6 @@ pub struct BuildArgs {
     /// Refuse slugs larger than this (compressed)
     #[arg(long, env = "SLIPWAY_SLUG_MAX_SIZE", default_value = "1G", value_name = "SIZE")]
     pub max_size: String,
-    /// The stack name given to buildpacks
-    #[arg(long, env = "STACK", default_value = pipeline::DEFAULT_STACK)]
-    pub stack: String,
     /// Print a machine-readable summary as the last line
     #[arg(long)]
     pub json: bool,
@@ -122,7 +145,8 @@ pub fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
             buildpacks: args.buildpacks,
             config,
             cache_dir: args.cache_dir,
-            stack: args.stack,
+            // Any name goes on this host (it is only what buildpacks see in STACK).
+            stack: args.images.stack.or_else(|| std::env::var("STACK").ok()).unwrap_or(pipeline::DEFAULT_STACK.into()),
             timeout: Duration::from_secs(args.images.timeout),
             max_size,
             toml,
@@ -151,8 +175,8 @@ pub fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
         build_args: args.build_args,
         image: args.image,
         no_image: args.no_image,
-        build_image: args.images.build_image,
-        run_image: args.images.run_image,
+        build_image: args.images.build_image()?,
+        run_image: args.images.run_image()?,
         ca_bundle: args.images.ca_bundle.or_else(default_ca_bundle),
         timeout: Duration::from_secs(args.images.timeout),
         max_size,
@@ -176,8 +200,9 @@ pub fn matrix(args: MatrixArgs, toml: Option<&Path>) -> Result<i32> {
         markdown: args.markdown,
         json: args.json,
         defaults: defaults::load(toml)?,
-        build_image: args.images.build_image,
-        run_image: args.images.run_image,
+        build_image: args.images.build_image()?,
+        run_image: args.images.run_image()?,
+        stack: args.images.stack()?,
         ca_bundle: args.images.ca_bundle.or_else(default_ca_bundle),
         timeout: Duration::from_secs(args.images.timeout),
     })

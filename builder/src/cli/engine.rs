@@ -7,22 +7,24 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
+use crate::containers::stack::Stack;
 use crate::engine::herokuish::{self, BuildRequest};
 use crate::output;
 use crate::units::parse_size;
 
 #[derive(Subcommand, Debug)]
 pub enum StackCommand {
-    /// Build the run and build images (nothing happens when they are up to date)
+    /// Build the stacks' run and build images (nothing happens when they are up to date)
     Build {
+        /// Only this stack (repeatable; its name or Debian code name) [default: every stack]
+        #[arg(long = "stack", value_name = "NAME")]
+        stacks: Vec<String>,
         /// Engine binary to put in the images [default: this binary]
         #[arg(long, env = "SLIPWAY_ENGINE_BINARY")]
         engine: Option<PathBuf>,
         /// Rebuild even when the images are up to date
         #[arg(long)]
         force: bool,
-        #[arg(long, default_value = "bookworm")]
-        suite: String,
         #[arg(long, env = "SLIPWAY_DEBIAN_MIRROR", default_value = "http://deb.debian.org/debian")]
         mirror: String,
     },
@@ -34,6 +36,16 @@ pub enum RuntimeCommand {
     Node {
         range: String,
         /// Where to unpack it (bin/node, ...)
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+        /// Where downloads and the version list are kept between builds
+        #[arg(long, value_name = "DIR")]
+        cache_dir: PathBuf,
+    },
+    /// Install the newest npm satisfying an npm range (package.json's engines.npm)
+    Npm {
+        range: String,
+        /// Where to unpack it (bin/npm-cli.js, ...)
         #[arg(long, value_name = "DIR")]
         into: PathBuf,
         /// Where downloads and the version list are kept between builds
@@ -157,23 +169,40 @@ pub fn slug(cmd: SlugCommand) -> Result<i32> {
 }
 
 pub fn runtime(cmd: RuntimeCommand) -> Result<i32> {
-    let RuntimeCommand::Node { range, into, cache_dir } = cmd;
-    let installed = crate::engine::noderuntime::install(&range, &into, &cache_dir, &mut |l| output::detail(l))?;
+    use crate::engine::noderuntime::{install, Runtime};
+    let (runtime, range, into, cache_dir) = match cmd {
+        RuntimeCommand::Node { range, into, cache_dir } => (Runtime::Node, range, into, cache_dir),
+        RuntimeCommand::Npm { range, into, cache_dir } => (Runtime::Npm, range, into, cache_dir),
+    };
+    let installed = install(runtime, &range, &into, &cache_dir, &mut |l| output::detail(l))?;
     let origin = if installed.from_cache { "from the build cache" } else { "downloaded" };
-    output::header(format!("Using Node.js {} for engines.node {range:?} ({origin})", installed.version));
+    output::header(format!(
+        "Using {} {} for {} {range:?} ({origin})",
+        runtime.label(),
+        installed.version,
+        runtime.field()
+    ));
     Ok(0)
 }
 
 pub fn stack(cmd: StackCommand) -> Result<i32> {
-    let StackCommand::Build { engine, force, suite, mirror } = cmd;
+    let StackCommand::Build { stacks, engine, force, mirror } = cmd;
+    let stacks: Vec<&Stack> = if stacks.is_empty() {
+        crate::containers::stack::STACKS.iter().collect()
+    } else {
+        stacks.iter().map(|s| Stack::named(s)).collect::<Result<_>>()?
+    };
     let engine_binary = match engine {
         Some(p) => p,
         None => std::env::current_exe().context("cannot find this binary")?,
     };
-    let opts = crate::containers::stack::StackOptions { engine_binary, suite, mirror, force };
+    let opts = crate::containers::stack::StackOptions { engine_binary, mirror, force };
     super::block_on(async {
         let engine = crate::containers::docker::Engine::connect().await?;
-        crate::containers::stack::build(&engine, &opts).await
+        for stack in stacks {
+            crate::containers::stack::build(&engine, &opts, stack).await?;
+        }
+        Ok(())
     })?;
     Ok(0)
 }

@@ -61,8 +61,8 @@ pub struct ContainerBuild {
 }
 
 impl ContainerBuild {
-    /// A build of `app_dir` with the defaults: the stack's build image (or SLIPWAY_BUILD_IMAGE),
-    /// the app's cache volume, the host's CA bundle, SLIPWAY_COMPILE_TIMEOUT (900 s).
+    /// A build of `app_dir` with the defaults: the default stack's build image, the app's cache
+    /// volume, the host's CA bundle, SLIPWAY_COMPILE_TIMEOUT (900 s).
     pub fn new(app_dir: PathBuf, app: &str, output: PathBuf) -> ContainerBuild {
         let timeout = std::env::var("SLIPWAY_COMPILE_TIMEOUT").ok().and_then(|t| t.parse().ok()).unwrap_or(900);
         ContainerBuild {
@@ -72,8 +72,7 @@ impl ContainerBuild {
             buildpacks: Vec::new(),
             config: Vars::new(),
             cache: Cache::Volume,
-            image: std::env::var("SLIPWAY_BUILD_IMAGE")
-                .unwrap_or_else(|_| crate::containers::stack::BUILD_IMAGE.into()),
+            image: crate::containers::stack::Stack::default_stack().build_image(),
             timeout: Duration::from_secs(timeout),
             memory: None,
             cpus: None,

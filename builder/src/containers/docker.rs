@@ -98,6 +98,15 @@ impl Engine {
         Ok(images.into_iter().map(|i| (i.id, i.repo_tags, i.labels)).collect())
     }
 
+    /// Images whose name matches `reference` (`repo:tag-*`, as `docker images --filter
+    /// reference=`): (id, tags).
+    pub async fn images_named(&self, reference: &str) -> Result<Vec<(String, Vec<String>)>> {
+        let filters = HashMap::from([("reference", vec![reference])]);
+        let opts = bollard::query_parameters::ListImagesOptionsBuilder::default().filters(&filters).build();
+        let images = self.api.list_images(Some(opts)).await.context("cannot list images")?;
+        Ok(images.into_iter().map(|i| (i.id, i.repo_tags)).collect())
+    }
+
     /// Removes an image (all its tags); one still used by a container, or the parent of another
     /// image, stays. Returns whether it was removed.
     pub async fn remove_image_quietly(&self, id: &str) -> bool {

@@ -28,6 +28,10 @@ pub struct Buildpack {
     pub dir: PathBuf,
     /// Where it came from, for the log and the slug's metadata.
     pub source: String,
+    /// `STACK` for this buildpack's scripts instead of the build's: the Heroku stack the build's
+    /// stack stands in for, given to buildpacks that are not slipway's own (Heroku's official
+    /// ones refuse a stack name they do not know).
+    pub stack: Option<String>,
 }
 
 /// What every script of one build runs with.
@@ -53,7 +57,16 @@ impl ScriptEnv {
 impl Buildpack {
     pub fn new(dir: PathBuf, source: String) -> Self {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "buildpack".into());
-        Buildpack { name, dir, source }
+        Buildpack { name, dir, source, stack: None }
+    }
+
+    /// A script (or bash) with the build's environment and this buildpack's `STACK`.
+    fn command(&self, env: &ScriptEnv, program: &Path) -> Command {
+        let mut cmd = env.command(program);
+        if let Some(stack) = &self.stack {
+            cmd.env("STACK", stack);
+        }
+        cmd
     }
 
     fn script(&self, name: &str) -> PathBuf {
@@ -70,7 +83,7 @@ impl Buildpack {
         if !self.has("detect") {
             return Ok(None);
         }
-        let mut cmd = env.command(&self.script("detect"));
+        let mut cmd = self.command(env, &self.script("detect"));
         cmd.arg(build_dir).current_dir(build_dir);
         let (status, out) = exec::run_capture(&mut cmd, &format!("{} bin/detect", self.name), env.timeout)?;
         if !status.success() {
@@ -105,7 +118,7 @@ impl Buildpack {
     }
 
     fn run_stage(&self, stage: &str, args: &[&Path], cwd: &Path, env: &ScriptEnv) -> Result<(), ExecError> {
-        let mut cmd = env.command(&self.script(stage));
+        let mut cmd = self.command(env, &self.script(stage));
         cmd.args(args).current_dir(cwd);
         exec::run(&mut cmd, &format!("{} bin/{stage}", self.name), env.timeout)
     }
@@ -115,7 +128,7 @@ impl Buildpack {
         if !self.has("release") {
             return Ok(None);
         }
-        let mut cmd = env.command(&self.script("release"));
+        let mut cmd = self.command(env, &self.script("release"));
         cmd.arg(build_dir).current_dir(build_dir);
         let what = format!("{} bin/release", self.name);
         let (status, out) = exec::run_capture(&mut cmd, &what, env.timeout)?;
@@ -132,7 +145,7 @@ impl Buildpack {
         if !export.is_file() {
             return Ok(BTreeMap::new());
         }
-        let mut cmd = env.command(Path::new("bash"));
+        let mut cmd = self.command(env, Path::new("bash"));
         cmd.args(["-c", "source \"$1\" >/dev/null && env -0", "slipway-export"]).arg(&export);
         let what = format!("{} export", self.name);
         let (status, out) = exec::run_capture(&mut cmd, &what, env.timeout)?;

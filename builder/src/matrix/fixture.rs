@@ -32,6 +32,21 @@ pub struct Spec {
     pub test: bool,
     /// Seconds `web` has to answer.
     pub boot_timeout: u64,
+    /// The process type started [default: web]. Another one (an app with only a worker) is
+    /// checked by its log: it must print the expected body and keep running.
+    pub process: String,
+    /// What differs on one stack (`[on.slipway-bookworm]`): a version only the newer stack
+    /// has is refused on the older one, with a message the fixture checks.
+    pub on: BTreeMap<String, OnStack>,
+}
+
+/// A fixture's expectations on one stack, replacing the top-level ones.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OnStack {
+    pub expect_failure: Option<StepName>,
+    pub error: Option<String>,
+    pub body: Option<String>,
 }
 
 impl Default for Spec {
@@ -45,6 +60,8 @@ impl Default for Spec {
             error: None,
             test: true,
             boot_timeout: 60,
+            process: "web".into(),
+            on: BTreeMap::new(),
         }
     }
 }
@@ -84,7 +101,8 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    pub fn load(dir: &Path) -> Result<Fixture> {
+    /// The fixture in `dir`, with its expectations on `stack`.
+    pub fn load(dir: &Path, stack: &str) -> Result<Fixture> {
         let dir = dir.canonicalize().with_context(|| format!("fixture directory {} does not exist", dir.display()))?;
         if !dir.is_dir() {
             bail!("fixture {} is not a directory", dir.display());
@@ -92,13 +110,23 @@ impl Fixture {
         let name = file_name(&dir);
         let group = dir.parent().map(file_name).unwrap_or_default();
         let spec_path = dir.join("test.toml");
-        let spec = match std::fs::read_to_string(&spec_path) {
+        let mut spec: Spec = match std::fs::read_to_string(&spec_path) {
             Ok(text) => {
                 toml::from_str(&text).with_context(|| format!("{} is not a valid test.toml", spec_path.display()))?
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Spec::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", spec_path.display())),
         };
+        for name in spec.on.keys() {
+            crate::containers::stack::Stack::named(name)
+                .with_context(|| format!("{}: [on.{name}]", spec_path.display()))?;
+        }
+        if let Some(on) = spec.on.get(stack).cloned() {
+            if on.expect_failure.is_some() || on.error.is_some() {
+                (spec.expect_failure, spec.error) = (on.expect_failure, on.error);
+            }
+            spec.body = on.body.or(spec.body);
+        }
         if spec.error.is_some() && spec.expect_failure.is_none() {
             bail!("{}: `error` needs `expect_failure` (the step that must fail)", spec_path.display());
         }
@@ -122,7 +150,12 @@ pub fn same_buildpack(a: &str, b: &str) -> bool {
 
 /// The fixtures of each buildpack under `root` (`root/<name>/<app>/`), in `buildpacks` order,
 /// then the multi-buildpack group. `only` keeps the named groups.
-pub fn discover(root: &Path, buildpacks: &[DefaultBuildpack], only: &[String]) -> Result<(Vec<Fixture>, Vec<String>)> {
+pub fn discover(
+    root: &Path,
+    buildpacks: &[DefaultBuildpack],
+    only: &[String],
+    stack: &str,
+) -> Result<(Vec<Fixture>, Vec<String>)> {
     if !root.is_dir() {
         bail!(
             "no fixtures directory at {}: run from a slipway checkout, pass --fixtures DIR, or name fixture \
@@ -153,7 +186,7 @@ pub fn discover(root: &Path, buildpacks: &[DefaultBuildpack], only: &[String]) -
         };
         apps.sort();
         for app in apps {
-            fixtures.push(Fixture::load(&app)?);
+            fixtures.push(Fixture::load(&app, stack)?);
         }
     }
     Ok((fixtures, warnings))

@@ -232,21 +232,23 @@ impl Job<'_> {
     async fn start_and_request(&self, app: &str, image: &str) -> Result<Duration, StepError> {
         let spec = &self.fixture.spec;
         let fail = |step, message: String, log: String| StepError { step, message, log };
+        let kind = spec.process.as_str();
+        let web = kind == "web";
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        env.extend(["PORT=5000".to_string(), "DYNO=web.1".to_string()]);
+        env.extend(["PORT=5000".to_string(), format!("DYNO={kind}.1")]);
         let mut labels = ProcessSpec::base_labels("run", app);
         labels.insert(LABEL_MATRIX.to_string(), self.run_id.to_string());
-        let web = ProcessSpec {
-            name: format!("slipway-matrix-{app}.web"),
+        let process = ProcessSpec {
+            name: format!("slipway-matrix-{app}.{kind}"),
             image: image.to_string(),
-            cmd: Some(vec!["/start".into(), "web".into()]),
+            cmd: Some(vec!["/start".into(), kind.into()]),
             env,
-            publish: Some((APP_PORT, 0)),
+            publish: web.then_some((APP_PORT, 0)),
             labels,
             ..Default::default()
         };
-        let id = web.create(self.engine).await.map_err(|e| fail(StepName::Start, e.to_string(), String::new()))?;
-        let result = self.request(&id, spec).await;
+        let id = process.create(self.engine).await.map_err(|e| fail(StepName::Start, e.to_string(), String::new()))?;
+        let result = if web { self.request(&id, spec).await } else { self.watch(&id, spec).await };
         self.engine.remove_container(&id).await;
         result
     }
@@ -291,6 +293,39 @@ impl Job<'_> {
                 return Err(fail(StepName::Start, message, self.engine.log_tail(id, 40).await));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A process without a port: it must print the expected body in its log and still be
+    /// running a moment later. Returns the time until it printed.
+    async fn watch(&self, id: &str, spec: &Spec) -> Result<Duration, StepError> {
+        let fail = |step, message: String, log: String| StepError { step, message, log };
+        let t = Instant::now();
+        if let Err(e) = self.engine.api.start_container(id, None).await {
+            return Err(fail(StepName::Start, crate::output::error_chain(&e), String::new()));
+        }
+        let expected = self.fixture.expected_body();
+        let kind = &spec.process;
+        loop {
+            let log = self.engine.log_tail(id, 40).await;
+            if log.lines().any(|l| l.trim() == expected.trim()) {
+                let took = t.elapsed();
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Some(code) = self.exit_code(id).await {
+                    let message = format!("{kind} printed {expected:?}, then exited with status {code}");
+                    return Err(fail(StepName::Start, message, self.engine.log_tail(id, 40).await));
+                }
+                return Ok(took);
+            }
+            if let Some(code) = self.exit_code(id).await {
+                let message = format!("{kind} exited with status {code} before printing {expected:?}");
+                return Err(fail(StepName::Start, message, log));
+            }
+            if t.elapsed() > Duration::from_secs(spec.boot_timeout) {
+                let message = format!("{kind} did not print {expected:?} within {}s", spec.boot_timeout);
+                return Err(fail(StepName::Start, message, log));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 

@@ -162,6 +162,8 @@ pub struct Command {
     pub defaults: Vec<DefaultBuildpack>,
     pub build_image: String,
     pub run_image: String,
+    /// The stack the images are (the fixtures' expectations on it apply).
+    pub stack: &'static crate::containers::stack::Stack,
     pub ca_bundle: Option<PathBuf>,
     pub timeout: Duration,
 }
@@ -179,11 +181,11 @@ pub fn run_command(cmd: Command) -> Result<i32> {
         None => None,
     };
     let fixtures = if cmd.dirs.is_empty() {
-        let (fixtures, warnings) = discover(&cmd.fixtures_root, &cmd.defaults, &cmd.only)?;
+        let (fixtures, warnings) = discover(&cmd.fixtures_root, &cmd.defaults, &cmd.only, cmd.stack.name)?;
         warnings.iter().for_each(output::warn);
         fixtures
     } else {
-        cmd.dirs.iter().map(|d| Fixture::load(d)).collect::<Result<Vec<_>>>()?
+        cmd.dirs.iter().map(|d| Fixture::load(d, cmd.stack.name)).collect::<Result<Vec<_>>>()?
     };
     if fixtures.is_empty() {
         bail!(
@@ -193,10 +195,16 @@ pub fn run_command(cmd: Command) -> Result<i32> {
     }
     let jobs = cmd.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     match &external {
-        Some((name, _)) => {
-            output::header(format!("Testing buildpack {name} on {} fixtures, {jobs} at a time", fixtures.len()))
-        }
-        None => output::header(format!("Running {} fixtures, {jobs} at a time", fixtures.len())),
+        Some((name, _)) => output::header(format!(
+            "Testing buildpack {name} on {} fixtures on the {} stack, {jobs} at a time",
+            fixtures.len(),
+            cmd.stack.name
+        )),
+        None => output::header(format!(
+            "Running {} fixtures on the {} stack, {jobs} at a time",
+            fixtures.len(),
+            cmd.stack.name
+        )),
     }
     let opts = Options {
         fixtures,
@@ -348,16 +356,16 @@ mod tests {
             source: crate::engine::source::Source::Local(root.path().join(name)),
         };
         let defaults = vec![bp("python"), bp("null"), bp("go")];
-        let (fixtures, warnings) = discover(root.path(), &defaults, &[]).unwrap();
+        let (fixtures, warnings) = discover(root.path(), &defaults, &[], "slipway-trixie").unwrap();
         let ids: Vec<&str> = fixtures.iter().map(|f| f.id.as_str()).collect();
         assert_eq!(ids, ["python/flask", "null/a", "null/b", "multi/both"]);
         assert_eq!(fixtures[1].expected_body(), "hello");
         assert_eq!(fixtures[2].expected_body(), "b");
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("buildpack go has no fixtures"));
-        let (only, _) = discover(root.path(), &defaults, &["null".into()]).unwrap();
+        let (only, _) = discover(root.path(), &defaults, &["null".into()], "slipway-trixie").unwrap();
         assert_eq!(only.len(), 2);
-        let err = discover(root.path(), &defaults, &["ruby".into()]).unwrap_err().to_string();
+        let err = discover(root.path(), &defaults, &["ruby".into()], "slipway-trixie").unwrap_err().to_string();
         assert!(err.contains("unknown buildpack \"ruby\""), "{err}");
     }
 
@@ -365,8 +373,23 @@ mod tests {
     fn error_without_expected_failure_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("test.toml"), "error = \"x\"").unwrap();
-        let err = Fixture::load(dir.path()).unwrap_err().to_string();
+        let err = Fixture::load(dir.path(), "slipway-trixie").unwrap_err().to_string();
         assert!(err.contains("`error` needs `expect_failure`"), "{err}");
+    }
+
+    #[test]
+    fn a_fixture_expects_differently_on_another_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = "body = \"new\"\n[on.slipway-bookworm]\nexpect_failure = \"build\"\nerror = \"has it\"\n";
+        std::fs::write(dir.path().join("test.toml"), spec).unwrap();
+        let on_trixie = Fixture::load(dir.path(), "slipway-trixie").unwrap();
+        assert_eq!((on_trixie.spec.expect_failure, on_trixie.expected_body()), (None, "new".to_string()));
+        let on_bookworm = Fixture::load(dir.path(), "slipway-bookworm").unwrap();
+        assert_eq!(on_bookworm.spec.expect_failure, Some(StepName::Build));
+        assert_eq!(on_bookworm.spec.error.as_deref(), Some("has it"));
+        std::fs::write(dir.path().join("test.toml"), "[on.heroku-24]\nbody = \"x\"\n").unwrap();
+        let err = format!("{:#}", Fixture::load(dir.path(), "slipway-trixie").unwrap_err());
+        assert!(err.contains("there is no stack \"heroku-24\""), "{err}");
     }
 
     #[test]

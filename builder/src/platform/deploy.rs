@@ -65,6 +65,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
     let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
     let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };
+    let stack = crate::platform::settings::stack_of(&r.state, app)?;
     let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
         let b = crate::containers::dockerfile::DockerfileBuild {
             dir: &dir,
@@ -90,12 +91,12 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
             source_version: source_version.clone(),
             memory: Some(GlobalSettings::load(&r.state)?.build_memory_limit),
             buildpacks,
+            image: stack.build_image(),
             ..ContainerBuild::new(dir.clone(), app, slug.clone())
         };
         let report = crate::containers::build::build(&r.engine, &build).await?;
         let metadata = report.result.metadata.context("the engine's result has no build metadata")?;
-        let run_image =
-            std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::containers::stack::RUN_IMAGE.into());
+        let run_image = stack.run_image();
         let image =
             ReleaseImage { app, release: &format!("v{version}"), tag: &tag, metadata: &metadata, extra_labels: &[] };
         let made = crate::containers::image::from_slug(&r.engine, &slug, &run_image, &image).await;

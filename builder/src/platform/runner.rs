@@ -175,8 +175,7 @@ impl Runner {
         };
         if release.build.is_dockerfile() {
             // No /start in a Dockerfile image to read ENV_PATH: the engine, mounted, loads it.
-            let run_image =
-                std::env::var("SLIPWAY_RUN_IMAGE").unwrap_or_else(|_| crate::containers::stack::RUN_IMAGE.into());
+            let run_image = crate::platform::settings::stack_of(&self.state, &release.app)?.run_image();
             let engine_dir = self.state.data_dir.join("engine");
             let binary = loader::engine_binary(&self.engine, &run_image, &engine_dir).await?;
             loader::wrap(&self.engine, &mut spec, &binary).await?;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{anyhow, bail, Result};
 
 use super::state::State;
+use crate::containers::stack::Stack;
 
 /// A global setting: its key, its default, and what a valid value is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +33,12 @@ pub enum Global {
     BuildMemoryLimit,
     /// The largest push (its pack) and the largest exported tree (counted while extracting).
     MaxPushSize,
+    /// The stack apps without one of their own build on (`stack:set --global`).
+    Stack,
 }
 
 impl Global {
-    pub const ALL: [Global; 10] = [
+    pub const ALL: [Global; 11] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
@@ -46,12 +49,13 @@ impl Global {
         Global::MaxPushSize,
         Global::Domain,
         Global::RouterListen,
+        Global::Stack,
     ];
 
-    /// The ones `settings:set` changes (the domain and the router's address have commands of
-    /// their own: `domains:set-global`, `--router-listen`).
+    /// The ones `settings:set` changes (the domain, the router's address and the stack have
+    /// commands of their own: `domains:set-global`, `--router-listen`, `stack:set --global`).
     pub fn settable_ones() -> impl Iterator<Item = Global> {
-        Global::ALL.into_iter().filter(|g| !matches!(g, Global::Domain | Global::RouterListen))
+        Global::ALL.into_iter().filter(|g| !matches!(g, Global::Domain | Global::RouterListen | Global::Stack))
     }
 
     pub fn key(self) -> &'static str {
@@ -66,6 +70,7 @@ impl Global {
             Global::MemoryLimit => "memory-limit",
             Global::BuildMemoryLimit => "build-memory-limit",
             Global::MaxPushSize => "max-push-size",
+            Global::Stack => "stack",
         }
     }
 
@@ -80,6 +85,7 @@ impl Global {
             Global::BuildMemoryLimit => "4G".into(),
             Global::MaxPushSize => "1G".into(),
             Global::Domain => "slipway.localhost".into(),
+            Global::Stack => Stack::default_stack().name.into(),
             Global::RouterListen => {
                 if crate::sys::is_root() {
                     "0.0.0.0:80".into()
@@ -110,6 +116,7 @@ impl Global {
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
             Global::RouterListen => return super::names::validate_listen(value),
+            Global::Stack => return Stack::named(value).map(|_| ()),
         };
         if !valid {
             bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; git.auto-create: true or false)", self.key());
@@ -196,6 +203,26 @@ impl ChecksMode {
             ChecksMode::Skipped => "skipped",
         }
     }
+}
+
+/// The stack `app` builds on: its own (`stack:set APP`), else the global one, else the default.
+/// A stored name this slipway does not know (a stack since removed) is an error naming it.
+pub fn stack_of(state: &State, app: &str) -> Result<&'static Stack> {
+    let own = state.setting(app, Global::Stack.key())?;
+    let global = state.setting("", Global::Stack.key())?;
+    match own.or(global) {
+        None => Ok(Stack::default_stack()),
+        Some(name) => Stack::named(&name).map_err(|e| {
+            anyhow!("{app} is set to build on {name:?}, which this slipway does not have ({e}); choose one with `slipway stack:set {app} NAME`")
+        }),
+    }
+}
+
+/// Sets the stack of `app` ("" for every app without one of its own), by its full name.
+pub fn set_stack(state: &State, app: &str, name: &str) -> Result<&'static Stack> {
+    let stack = Stack::named(name)?;
+    state.set_setting(app, Global::Stack.key(), Some(stack.name))?;
+    Ok(stack)
 }
 
 /// Memory and CPU limits of a process type's containers.
@@ -317,5 +344,25 @@ mod tests {
         assert_eq!(a.checks, ChecksMode::Enabled);
         AppSettings::set_checks(&s, "demo", ChecksMode::Skipped).unwrap();
         assert_eq!(AppSettings::load(&s, "demo").unwrap().checks, ChecksMode::Skipped);
+    }
+
+    #[test]
+    fn an_apps_stack_is_its_own_else_the_global_one_else_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("demo").unwrap();
+        s.create_app("other").unwrap();
+        assert_eq!(stack_of(&s, "demo").unwrap().name, "slipway-trixie");
+        set_stack(&s, "", "bookworm").unwrap();
+        assert_eq!(stack_of(&s, "demo").unwrap().name, "slipway-bookworm");
+        set_stack(&s, "demo", "slipway-trixie").unwrap();
+        assert_eq!(stack_of(&s, "demo").unwrap().name, "slipway-trixie");
+        assert_eq!(stack_of(&s, "other").unwrap().name, "slipway-bookworm");
+        assert!(set_stack(&s, "demo", "heroku-24").is_err());
+        assert_eq!(stack_of(&s, "demo").unwrap().name, "slipway-trixie", "a refused name changes nothing");
+        assert!(Global::settable("stack").is_err(), "the stack has a command of its own");
+        s.set_setting("other", "stack", Some("slipway-buster")).unwrap();
+        let e = stack_of(&s, "other").unwrap_err().to_string();
+        assert!(e.contains("slipway stack:set other NAME"), "{e}");
     }
 }

@@ -12,6 +12,7 @@ pub mod logs;
 pub mod ps;
 pub mod releases;
 pub mod settings;
+pub mod stacks;
 
 use std::path::PathBuf;
 
