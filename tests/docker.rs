@@ -350,7 +350,7 @@ fn config_vars_reach_compile_through_env_dir_with_a_local_buildpack() {
         ("detect", "#!/bin/sh\necho Greeting\n"),
         (
             "compile",
-            "#!/bin/sh\nset -e\necho \"$(cat \"$3/GREETING\") ${GREETING:-not-exported}\" > \"$1/index.html\"\n",
+            "#!/bin/sh\nset -e\necho \"compiling on STACK=$STACK\"\necho \"$(cat \"$3/GREETING\") ${GREETING:-not-exported}\" > \"$1/index.html\"\n",
         ),
         ("release", "#!/bin/sh\nprintf 'default_process_types:\\n  web: python3 -m http.server $PORT\\n'\n"),
     ];
@@ -364,6 +364,9 @@ fn config_vars_reach_compile_through_env_dir_with_a_local_buildpack() {
     std::fs::write(src.join("README"), "an app").unwrap();
     let (o, json) = build(&src, app, &["-e", "GREETING=hello-from-config", "--buildpack", bp.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
+    // A buildpack that is not slipway's own sees the Heroku stack the default stack stands in for.
+    assert!(text(&o).contains("Building on the slipway-trixie stack"), "{}", text(&o));
+    assert!(text(&o).contains("compiling on STACK=heroku-24"), "{}", text(&o));
     let port = run_detached(json["image"].as_str().unwrap(), "web");
     assert_eq!(get_root(port), "hello-from-config not-exported");
 
@@ -410,14 +413,16 @@ fn each_stack_has_the_runtimes_its_table_lists_and_the_buildpack_tools() {
         \"$(ruby -e 'print RUBY_VERSION[/\\A\\d+\\.\\d+/]')\" \
         \"$(php -r 'echo PHP_MAJOR_VERSION, \".\", PHP_MINOR_VERSION;')\"; \
         for t in jq zstd unzip curl git tar gzip xz file; do command -v $t >/dev/null || echo \"missing $t\"; done; \
-        echo \"STACK=$STACK\"";
-    for (stack, suite) in [("slipway-trixie", "trixie"), ("slipway-bookworm", "bookworm")] {
+        echo \"STACK=$STACK $SLIPWAY_HEROKU_STACK\"";
+    for (stack, suite, heroku) in
+        [("slipway-trixie", "trixie", "heroku-24"), ("slipway-bookworm", "bookworm", "heroku-22")]
+    {
         let o = docker(&["run", "--rm", &format!("slipway/stack:{suite}-build"), "bash", "-c", probe]);
         assert!(o.status.success(), "{stack}: {}", text(&o));
         let found = String::from_utf8_lossy(&o.stdout).into_owned();
         let listed: String =
             table.lines().filter_map(|l| l.strip_prefix(&format!("{stack} "))).map(|l| format!("{l}\n")).collect();
-        assert_eq!(found, format!("{listed}STACK={stack}\n"), "{stack}'s images against its table");
+        assert_eq!(found, format!("{listed}STACK={stack} {heroku}\n"), "{stack}'s images against its table");
         let run = docker(&["run", "--rm", &format!("slipway/stack:{suite}"), "printenv", "STACK"]);
         assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), stack);
     }

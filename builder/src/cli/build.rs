@@ -22,11 +22,13 @@ pub struct BuildEnvArgs {
     /// stack:list`) [default: slipway-trixie]
     #[arg(long, value_name = "NAME")]
     pub stack: Option<String>,
-    /// The image buildpacks run in [default: the stack's build image]
-    #[arg(long, env = "SLIPWAY_BUILD_IMAGE", value_name = "IMAGE")]
+    /// The image buildpacks run in [default: the stack's build image; without --stack,
+    /// SLIPWAY_BUILD_IMAGE when set]
+    #[arg(long, value_name = "IMAGE")]
     pub build_image: Option<String>,
-    /// The image release images are made on [default: the stack's run image]
-    #[arg(long, env = "SLIPWAY_RUN_IMAGE", value_name = "IMAGE")]
+    /// The image release images are made on [default: the stack's run image; without --stack,
+    /// SLIPWAY_RUN_IMAGE when set]
+    #[arg(long, value_name = "IMAGE")]
     pub run_image: Option<String>,
     /// Stop a buildpack script after this many seconds
     #[arg(long, env = "SLIPWAY_COMPILE_TIMEOUT", default_value_t = 900, value_name = "SECS")]
@@ -39,18 +41,26 @@ impl BuildEnvArgs {
         self.stack.as_deref().map_or(Ok(Stack::default_stack()), Stack::named)
     }
 
+    /// The flag, else `--stack`'s image, else the environment's, else the default stack's: a
+    /// stack asked for on the command line is never overridden by a variable set long ago.
+    fn image(&self, flag: &Option<String>, var: &str, of_stack: fn(&Stack) -> String) -> Result<String> {
+        if let Some(image) = flag {
+            return Ok(image.clone());
+        }
+        if self.stack.is_none() {
+            if let Some(image) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                return Ok(image);
+            }
+        }
+        Ok(of_stack(self.stack()?))
+    }
+
     pub fn build_image(&self) -> Result<String> {
-        Ok(match &self.build_image {
-            Some(image) => image.clone(),
-            None => self.stack()?.build_image(),
-        })
+        self.image(&self.build_image, "SLIPWAY_BUILD_IMAGE", Stack::build_image)
     }
 
     pub fn run_image(&self) -> Result<String> {
-        Ok(match &self.run_image {
-            Some(image) => image.clone(),
-            None => self.stack()?.run_image(),
-        })
+        self.image(&self.run_image, "SLIPWAY_RUN_IMAGE", Stack::run_image)
     }
 }
 
@@ -146,7 +156,10 @@ pub fn build(args: BuildArgs, toml: Option<&Path>) -> Result<i32> {
             config,
             cache_dir: args.cache_dir,
             // Any name goes on this host (it is only what buildpacks see in STACK).
-            stack: args.images.stack.or_else(|| std::env::var("STACK").ok()).unwrap_or(pipeline::DEFAULT_STACK.into()),
+            stack: match args.images.stack.or_else(|| std::env::var("STACK").ok()) {
+                Some(name) => Stack::named(&name).map(|s| s.name.to_string()).unwrap_or(name),
+                None => pipeline::DEFAULT_STACK.into(),
+            },
             timeout: Duration::from_secs(args.images.timeout),
             max_size,
             toml,

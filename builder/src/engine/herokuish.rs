@@ -20,6 +20,11 @@ use super::{slug, user};
 use crate::output;
 
 /// The defaults in herokuish mode: installed buildpacks first, else the list.
+/// The Heroku stack this image's stack stands in for (the image's SLIPWAY_HEROKU_STACK).
+fn heroku_stack() -> Option<String> {
+    std::env::var("SLIPWAY_HEROKU_STACK").ok().filter(|s| !s.is_empty())
+}
+
 fn defaults_for(paths: &Paths, toml: Option<&Path>) -> Result<Vec<DefaultBuildpack>> {
     let installed = defaults::installed(&paths.buildpacks);
     if installed.is_empty() {
@@ -41,7 +46,7 @@ fn options(paths: &Paths, toml: Option<&Path>, ws: &Path, mode: Mode, explicit: 
         explicit,
         defaults: defaults_for(paths, toml)?,
         stack: std::env::var("STACK").unwrap_or_else(|_| pipeline::DEFAULT_STACK.into()),
-        heroku_stack: std::env::var("SLIPWAY_HEROKU_STACK").ok().filter(|s| !s.is_empty()),
+        heroku_stack: heroku_stack(),
         source_version: std::env::var("SOURCE_VERSION").ok().filter(|s| !s.is_empty()),
         timeout: Some(
             std::env::var("SLIPWAY_COMPILE_TIMEOUT")
@@ -169,7 +174,7 @@ pub fn detect(dir: Option<PathBuf>, toml: Option<&Path>) -> Result<bool> {
     let env = super::buildpack::ScriptEnv { timeout: Some(Duration::from_secs(60)), ..Default::default() };
     let defaults = defaults_for(&paths, toml)?;
     // The buildpacks the app chooses, as `buildpack build` would use them.
-    if let Some(names) = pipeline::detect_chosen(&dir, &defaults, ws.path(), &env)? {
+    if let Some(names) = pipeline::detect_chosen(&dir, &defaults, ws.path(), &env, heroku_stack())? {
         for name in names {
             println!("{name}");
         }

@@ -314,6 +314,7 @@ pub fn detect_chosen(
     defaults: &[DefaultBuildpack],
     fetch_dir: &Path,
     env: &ScriptEnv,
+    heroku_stack: Option<String>,
 ) -> Result<Option<Vec<String>>> {
     let dotenv = envdir::read_dotenv(app_dir)?;
     let Some(sel) = app_choice(app_dir, &envdir::Vars::new(), &dotenv)? else { return Ok(None) };
@@ -323,8 +324,11 @@ pub fn detect_chosen(
             Some(d) => d.source.clone(),
             None => Source::parse(spec, app_dir)?,
         };
-        let bp = fetch_into(&source, fetch_dir, env.user.as_ref(), i)
+        let mut bp = fetch_into(&source, fetch_dir, env.user.as_ref(), i)
             .with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
+        if !defaults.iter().any(|d| d.source == source) {
+            bp.stack = heroku_stack.clone();
+        }
         names.push(bp.detect(app_dir, env)?.unwrap_or_else(|| bp.name.clone()));
     }
     Ok(Some(names))

@@ -117,11 +117,14 @@ impl Fixture {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Spec::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", spec_path.display())),
         };
-        for name in spec.on.keys() {
-            crate::containers::stack::Stack::named(name)
+        // `[on.bookworm]` and `[on.slipway-bookworm]` are the same stack.
+        let mut on_stacks = BTreeMap::new();
+        for (name, on) in &spec.on {
+            let named = crate::containers::stack::Stack::named(name)
                 .with_context(|| format!("{}: [on.{name}]", spec_path.display()))?;
+            on_stacks.insert(named.name, on.clone());
         }
-        if let Some(on) = spec.on.get(stack).cloned() {
+        if let Some(on) = on_stacks.get(stack).cloned() {
             if on.expect_failure.is_some() || on.error.is_some() {
                 (spec.expect_failure, spec.error) = (on.expect_failure, on.error);
             }

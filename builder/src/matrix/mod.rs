@@ -380,7 +380,7 @@ mod tests {
     #[test]
     fn a_fixture_expects_differently_on_another_stack() {
         let dir = tempfile::tempdir().unwrap();
-        let spec = "body = \"new\"\n[on.slipway-bookworm]\nexpect_failure = \"build\"\nerror = \"has it\"\n";
+        let spec = "body = \"new\"\n[on.bookworm]\nexpect_failure = \"build\"\nerror = \"has it\"\n";
         std::fs::write(dir.path().join("test.toml"), spec).unwrap();
         let on_trixie = Fixture::load(dir.path(), "slipway-trixie").unwrap();
         assert_eq!((on_trixie.spec.expect_failure, on_trixie.expected_body()), (None, "new".to_string()));

@@ -65,7 +65,6 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
     let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
     let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };
-    let stack = crate::platform::settings::stack_of(&r.state, app)?;
     let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
         let b = crate::containers::dockerfile::DockerfileBuild {
             dir: &dir,
@@ -83,6 +82,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         types.entry("web".into()).or_default();
         (types, BuildKind::Dockerfile, None)
     } else {
+        let stack = crate::platform::settings::stack_of(&r.state, app)?;
         let slugs = r.state.data_dir.join("apps").join(app).join("slugs");
         std::fs::create_dir_all(&slugs)?;
         let slug = slugs.join(format!("v{version}.tgz"));

@@ -82,6 +82,9 @@ const MIGRATIONS: &[&str] = &[
      );
      ALTER TABLE deploys ADD COLUMN pusher TEXT;
      ALTER TABLE releases ADD COLUMN pusher TEXT;",
+    // 5: stacks: apps made before there was a choice were built on Debian bookworm, and stay
+    //    on it (as Heroku never moves an app's stack by itself); new apps get the default
+    "INSERT OR IGNORE INTO settings (app, key, value) SELECT name, 'stack', 'slipway-bookworm' FROM apps;",
 ];
 
 pub struct State {
@@ -608,6 +611,20 @@ mod tests {
         assert!(log.len() < MAX_BUILD_LOG + 200, "{}", log.len());
         assert!(log.ends_with("are kept)\n"), "{}", &log[log.len() - 80..]);
         assert_eq!(log.matches("the log was cut here").count(), 1);
+    }
+
+    #[test]
+    fn apps_from_before_stacks_stay_on_bookworm_and_new_ones_get_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = Connection::open(dir.path().join("slipway.db")).unwrap();
+        conn.execute_batch(&MIGRATIONS[..4].join(";\n")).unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute("INSERT INTO apps (name, created_at) VALUES ('old', 0)", []).unwrap();
+        drop(conn);
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("new").unwrap();
+        assert_eq!(crate::platform::settings::stack_of(&s, "old").unwrap().name, "slipway-bookworm");
+        assert_eq!(crate::platform::settings::stack_of(&s, "new").unwrap().name, "slipway-trixie");
     }
 
     #[test]

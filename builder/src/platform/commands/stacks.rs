@@ -13,12 +13,16 @@ use crate::platform::settings;
 /// and whether its images are built here.
 pub async fn list(p: &Platform, app: Option<&str>) -> Result<()> {
     let state = p.state()?;
-    let current = match app {
-        Some(a) => {
-            state.require_app(a)?;
-            settings::stack_of(&state, a)?
+    if let Some(a) = app {
+        state.require_app(a)?;
+    }
+    // A stored stack this slipway does not know is shown, not fatal: this is where to see it.
+    let current = match settings::stack_of(&state, app.unwrap_or("")) {
+        Ok(stack) => Some(stack),
+        Err(e) => {
+            output::warn(format!("{e:#}"));
+            None
         }
-        None => settings::stack_of(&state, "")?,
     };
     // Whether the images exist: only when Docker answers (listing needs nothing else).
     let engine = crate::containers::docker::Engine::connect().await.ok();
@@ -34,7 +38,7 @@ pub async fn list(p: &Platform, app: Option<&str>) -> Result<()> {
             },
             None => String::new(),
         };
-        let marker = if stack == current { "*" } else { " " };
+        let marker = if current == Some(stack) { "*" } else { " " };
         let default = if stack.is_default() { " (default)" } else { "" };
         println!(
             "{marker} {:<18} {} ({}){default}; {}; {built}",
