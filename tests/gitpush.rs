@@ -825,4 +825,22 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
         assert!(Instant::now() < deadline, "the router was not started again");
         std::thread::sleep(Duration::from_millis(100));
     }
+
+    // slipway's sshd is killed: the daemon starts it again, and git's ssh commands answer.
+    let pid_file = format!("/run/slipway/sshd-{}.pid", s.sshd_port);
+    let sshd_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{sshd_pid}/cmdline")).unwrap().contains("sshd"));
+    unsafe { libc::kill(sshd_pid, libc::SIGKILL) };
+    let killed = Instant::now();
+    loop {
+        let o = s.ssh(&s.key, "apps:list");
+        if o.status.success() && text(&o).contains(app) {
+            break;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(10), "sshd was not started again: {}", text(&o));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("sshd answered again {} ms after it was killed", killed.elapsed().as_millis());
+    let new_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert_ne!(new_pid, sshd_pid, "a new sshd");
 }

@@ -492,3 +492,83 @@ fn an_app_builds_on_the_stack_it_is_set_to() {
     let stack = docker(&["image", "inspect", "-f", "{{index .Config.Labels \"io.slipway.stack\"}}", &image]);
     assert_eq!(stack, "slipway-bookworm");
 }
+
+/// Holds APP's lock from another process, as a running deploy does, for `secs` seconds.
+fn hold_app_lock(p: &Platform, app: &str, secs: &str) -> std::process::Child {
+    let lock = p.data.path().join("locks").join(format!("{app}.lock"));
+    let mut child = Command::new("python3")
+        .args([
+            "-c",
+            "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(float(sys.argv[2]))",
+        ])
+        .arg(&lock)
+        .arg(secs)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    child
+}
+
+/// `config:set` during a deploy of the same app waits for it, says so, then applies; after the
+/// `lock-wait` setting it gives up having changed nothing; a change whose release fails its
+/// checks leaves the config as it was.
+#[test]
+fn config_set_waits_for_a_running_deploy_and_a_failure_changes_nothing() {
+    let mut p = Platform::new();
+    let app = "t-lock-wait";
+    p.create(app);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+
+    let mut holder = hold_app_lock(&p, app, "3");
+    let t = Instant::now();
+    let out = p.ok(&["config:set", app, "GREETING=waited"]);
+    assert!(out.contains("Waiting for the running deploy of t-lock-wait"), "{out}");
+    assert!(t.elapsed() >= Duration::from_secs(2), "it did not wait: {:?}", t.elapsed());
+    holder.wait().unwrap();
+    assert_eq!(p.get(app), Ok((200, "waited".to_string())));
+
+    p.ok(&["settings:set", "lock-wait", "1"]);
+    let mut holder = hold_app_lock(&p, app, "60");
+    let o = p.slipway(&["config:set", app, "GREETING=too-late"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("still being deployed after 1 s: nothing was changed"), "{}", text(&o));
+    assert_eq!(p.ok(&["config:get", app, "GREETING"]).trim(), "waited");
+
+    // Python cannot start with this PYTHONHOME: the new release fails its checks.
+    let releases_before = p.ok(&["releases", app]);
+    let o = p.slipway(&["config:set", app, "PYTHONHOME=/nonexistent", "GREETING=broken"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("the config of t-lock-wait is as it was"), "{}", text(&o));
+    assert_eq!(p.ok(&["config:get", app, "GREETING"]).trim(), "waited");
+    assert!(!p.ok(&["config:show", app]).contains("PYTHONHOME"));
+    assert_eq!(p.get(app), Ok((200, "waited".to_string())), "the old release still serves");
+    assert_ne!(releases_before, p.ok(&["releases", app]), "the failed release is on record");
+}
+
+/// `slipway report`: each app's processes against its formation; a process that should run and
+/// does not is DOWN (exit 1); an app `ps:stop` stopped is shown as stopped.
+#[test]
+fn report_shows_what_is_down() {
+    let mut p = Platform::new();
+    let app = "t-report";
+    p.create(app);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    let out = p.ok(&["report"]);
+    assert!(out.contains("daemon") && out.contains("not running"), "{out}");
+    assert!(out.lines().any(|l| l.starts_with("t-report") && l.contains("web=1/1")), "{out}");
+
+    let container = containers_of(app).into_iter().next().expect("web runs");
+    docker(&["stop", "-t", "1", &container]);
+    let o = p.slipway(&["report"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).lines().any(|l| l.starts_with("t-report") && l.contains("web=0/1 DOWN")), "{}", text(&o));
+
+    p.ok(&["ps:stop", app]);
+    let out = p.ok(&["report"]);
+    assert!(out.lines().any(|l| l.starts_with("t-report") && l.contains("stopped (ps:start t-report")), "{out}");
+}

@@ -169,6 +169,8 @@ pub enum HostCommand {
     SettingsSet { key: String, value: String },
     #[command(name = "settings:show", about = "Show the platform settings")]
     SettingsShow,
+    #[command(about = "What runs and what is down: the daemon, router, sshd, and each app's processes")]
+    Report,
     #[command(name = "ssh-command", hide = true)]
     SshDispatch {
         /// The key's role (in its authorized_keys line)
@@ -299,6 +301,13 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
         C::StorageMount { app, mount } => cmd::settings::mount(p, &app, &mount)?,
         C::SettingsSet { key, value } => cmd::settings::set(p, &key, &value)?,
         C::SettingsShow => cmd::settings::show(p)?,
+        C::Report => {
+            let mut services = vec![crate::platform::daemon::router_service(&p.data_dir)];
+            for sshd in crate::gitpush::sshd::installed_for(&p.data_dir) {
+                services.push(Box::new(sshd));
+            }
+            return cmd::report::report(p, &services).await;
+        }
         C::SshDispatch { key, role } => return super::ssh_dispatch(p, Caller { key, role }).await,
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
     }

@@ -227,7 +227,11 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::HerokuishTest { path, expected } => crate::engine::herokuish::test_app(path, expected, toml),
-        Command::Daemon => crate::platform::daemon::run(&data_dir),
+        Command::Daemon => {
+            let sshds = crate::gitpush::sshd::installed_for(&data_dir);
+            let services = sshds.into_iter().map(|s| Box::new(s) as Box<dyn crate::platform::daemon::Service>);
+            crate::platform::daemon::run(&data_dir, services.collect())
+        }
         Command::EnvExec { dir, command } => Err(crate::engine::process::env_exec(&dir, &command)),
         Command::App(cmd) => block_on(apps::run_app(&platform, cmd)),
         Command::Host(cmd) => block_on(apps::run_host(&platform, cmd)),

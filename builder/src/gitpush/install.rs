@@ -4,7 +4,7 @@
 //! system's sshd is left alone, and works too: keys go in the git user's
 //! `~/.ssh/authorized_keys` either way).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -79,7 +79,7 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
     }
     output::header(format!("Data dir {} belongs to {user} (mode 0700)", data_dir.display()));
     if let Some(port) = sshd_port {
-        start_sshd(user, address, port)?;
+        start_sshd(data_dir, user, address, port)?;
     }
     output::header(format!(
         "Add a key with: slipway ssh-keys:add NAME ~/.ssh/id_ed25519.pub (then git push {user}@HOST:APP main)"
@@ -101,16 +101,11 @@ fn shadow_tool(tool: &str, args: &[&str]) -> Result<std::process::Output> {
     }
 }
 
-/// Where slipway's sshd on `port` keeps its config, host key and pid file: directories root owns
-/// (never under the git user's data dir, where a pid file could name any process to root).
-pub fn sshd_paths(port: u16) -> (PathBuf, PathBuf) {
-    (PathBuf::from(format!("/etc/slipway/sshd-{port}")), PathBuf::from(format!("/run/slipway/sshd-{port}.pid")))
-}
-
 /// An sshd for slipway only: key authentication for the git user, nothing else.
-fn start_sshd(user: &str, address: &str, port: u16) -> Result<()> {
+fn start_sshd(data_dir: &Path, user: &str, address: &str, port: u16) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    let (dir, pid_file) = sshd_paths(port);
+    let sshd = super::sshd::Sshd { port };
+    let (dir, pid_file) = (sshd.dir(), sshd.pid_file());
     for d in [dir.as_path(), pid_file.parent().expect("has a parent")] {
         std::fs::DirBuilder::new().recursive(true).mode(0o755).create(d)?;
         let m = std::fs::symlink_metadata(d)?;
@@ -126,14 +121,7 @@ fn start_sshd(user: &str, address: &str, port: u16) -> Result<()> {
             bail!("ssh-keygen failed: {}", String::from_utf8_lossy(&out.stderr));
         }
     }
-    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-        if let Ok(pid) = pid.trim().parse::<i32>() {
-            if pid > 1 {
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                std::thread::sleep(std::time::Duration::from_millis(200));
-            }
-        }
-    }
+    sshd.terminate();
     let config = format!(
         "# Written by slipway install\nListenAddress {address}:{port}\nHostKey {key}\nPidFile {pid}\nAllowUsers {user}\n\
          PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin no\n\
@@ -142,20 +130,13 @@ fn start_sshd(user: &str, address: &str, port: u16) -> Result<()> {
         key = host_key.display(),
         pid = pid_file.display()
     );
-    let config_path = dir.join("sshd_config");
+    let config_path = sshd.config();
     std::fs::write(&config_path, config)?;
-    std::fs::create_dir_all("/run/sshd")?;
-    let sshd = crate::sys::which("sshd").unwrap_or_else(|| "/usr/sbin/sshd".into());
-    let out = Command::new(&sshd)
-        .arg("-f")
-        .arg(&config_path)
-        .arg("-E")
-        .arg(pid_file.with_extension("log"))
-        .output()
-        .context("cannot run sshd (apt-get install openssh-server)")?;
-    if !out.status.success() {
-        bail!("sshd did not start: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    output::header(format!("sshd for {user} listens on {address}:{port} (config {})", config_path.display()));
+    sshd.set_data_dir(data_dir)?;
+    sshd.spawn()?;
+    output::header(format!(
+        "sshd for {user} listens on {address}:{port} (config {}; `slipway daemon` keeps it running)",
+        config_path.display()
+    ));
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! `git push slipway main`, end to end: sshd's forced command ([`dispatch`]), the bare repo's
 //! pre-receive hook ([`hook`]) that exports the pushed tree ([`export`]) and deploys it, the
-//! keys in `authorized_keys` ([`keys`]), and `slipway install` ([`install`]).
+//! keys in `authorized_keys` ([`keys`]), `slipway install` ([`install`]) and the sshd it sets up
+//! ([`sshd`]).
 
 pub mod dispatch;
 pub mod export;
 pub mod hook;
 pub mod install;
 pub mod keys;
+pub mod sshd;

@@ -1,8 +1,10 @@
-//! `slipway daemon`: root's side of the platform, one per data dir. For now it runs the router:
-//! nginx's master as root, its workers as [`ROUTER_USER`] (outside the docker group, which the
-//! git user is in), started again when it stops. Deploys run as the git user: they write the
-//! router's configuration and ask the daemon, over a unix socket only root and the git user's
-//! group can open, to check and apply it.
+//! `slipway daemon`: root's side of the platform, one per data dir. It keeps the platform's
+//! long-running parts ([`Service`]s) running: the router (nginx's master as root, its workers as
+//! [`ROUTER_USER`], outside the docker group, which the git user is in) and the sshd `slipway
+//! install` made for the data dir; one that stops is started again within a second, with a log
+//! line, backing off while it keeps failing; stopping the daemon stops them. Deploys run as the
+//! git user: they write the router's configuration and ask the daemon, over a unix socket only
+//! root and the git user's group can open, to check and apply it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -58,8 +60,63 @@ pub fn apply_router(data_dir: &Path, generation: &str, listen: &str) -> Result<(
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT, which stop the router gracefully.
-pub fn run(data_dir: &Path) -> Result<i32> {
+/// A long-running part of the platform the daemon keeps running: the router, slipway's sshd.
+pub trait Service: Send + Sync {
+    /// What it is called in the daemon's log (`router`, `sshd on 127.0.0.1:2222`).
+    fn name(&self) -> String;
+    /// Whether it runs now (one with nothing to run yet counts as running).
+    fn running(&self) -> bool;
+    /// Starts it; it runs on by itself once this returns.
+    fn start(&self) -> Result<()>;
+    /// Stops it gracefully.
+    fn stop(&self) -> Result<()>;
+}
+
+/// The router as a service: once it has a configuration, its master must be alive.
+struct RouterService(Router);
+
+impl Service for RouterService {
+    fn name(&self) -> String {
+        "router".into()
+    }
+
+    fn running(&self) -> bool {
+        !self.0.dir.join("nginx.conf").is_file() || self.0.pid().is_some()
+    }
+
+    fn start(&self) -> Result<()> {
+        self.0.start_or_reload()
+    }
+
+    fn stop(&self) -> Result<()> {
+        self.0.stop()
+    }
+}
+
+/// What `slipway report` shows of the daemon: its pid and since when it runs (Unix seconds), or
+/// None when no daemon answers for `data_dir`.
+pub fn ping(data_dir: &Path) -> Option<(u32, u64)> {
+    let mut stream = UnixStream::connect(socket_path(data_dir)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.write_all(b"ping\n").ok()?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).ok()?;
+    let mut parts = answer.trim_end().strip_prefix("ok ")?.split(' ');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The router serving `data_dir`, as a service: root's when a daemon runs, else the one deploys
+/// start as the git user.
+pub fn router_service(data_dir: &Path) -> Box<dyn Service> {
+    match router_dir(data_dir) {
+        Some(dir) => Box::new(RouterService(Router { dir, listen: String::new() })),
+        None => Box::new(RouterService(Router::new(data_dir, ""))),
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, which stop its services gracefully. `others` are the
+/// services beside the router (slipway's sshd for this data dir, when installed).
+pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if !crate::sys::is_root() {
         bail!("slipway daemon runs the router as root (its workers as {ROUTER_USER}): run it as root");
@@ -78,6 +135,7 @@ pub fn run(data_dir: &Path) -> Result<i32> {
     std::os::unix::fs::chown(&path, Some(0), Some(owner_gid))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
     let router = Router { dir: run_path(data_dir, "router"), listen: String::new() };
+    started_at();
     take_over(data_dir, &router)?;
     output::header(format!(
         "slipway daemon for {} listens on {}; its router is in {}",
@@ -85,10 +143,15 @@ pub fn run(data_dir: &Path) -> Result<i32> {
         path.display(),
         router.dir.display()
     ));
+    let mut services: Vec<Box<dyn Service>> = vec![Box::new(RouterService(router.clone()))];
+    services.extend(others);
+    for service in &services[1..] {
+        output::header(format!("Supervising {}", service.name()));
+    }
+    let services: Arc<Vec<Box<dyn Service>>> = Arc::new(services);
     let stopping = Arc::new(AtomicBool::new(false));
-    stop_on_signal(router.clone(), path.clone(), stopping.clone());
-    let supervised = router.clone();
-    std::thread::spawn(move || supervise(&supervised, &stopping));
+    stop_on_signal(services.clone(), path.clone(), stopping.clone());
+    std::thread::spawn(move || supervise(&services, &stopping));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let _ = serve(data_dir, &router, stream);
@@ -97,20 +160,24 @@ pub fn run(data_dir: &Path) -> Result<i32> {
     Ok(0)
 }
 
-/// One request: `apply-router GENERATION LISTEN`; the answer is `ok` or `error: WHY`.
+/// One request: `apply-router GENERATION LISTEN` (answered `ok` or `error: WHY`), or `ping`
+/// (answered `ok PID STARTED_AT`).
 fn serve(data_dir: &Path, router: &Router, stream: UnixStream) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut line = String::new();
     BufReader::new(std::io::Read::take(&stream, 256)).read_line(&mut line)?;
     let answer = match apply(data_dir, router, line.trim_end()) {
-        Ok(()) => "ok".to_string(),
+        Ok(answer) => answer,
         Err(e) => format!("error: {}", output::printable(&output::error_chain(e.as_ref())).replace('\n', " ")),
     };
     (&stream).write_all(format!("{answer}\n").as_bytes())?;
     Ok(())
 }
 
-fn apply(data_dir: &Path, router: &Router, request: &str) -> Result<()> {
+fn apply(data_dir: &Path, router: &Router, request: &str) -> Result<String> {
+    if request == "ping" {
+        return Ok(format!("ok {} {}", std::process::id(), started_at()));
+    }
     let parts: Vec<&str> = request.split(' ').collect();
     let ["apply-router", generation, listen] = parts.as_slice() else {
         bail!("unknown request {:?}", output::printable(request));
@@ -121,7 +188,16 @@ fn apply(data_dir: &Path, router: &Router, request: &str) -> Result<()> {
     super::names::validate_listen(listen)?;
     let router = Router { dir: router.dir.clone(), listen: listen.to_string() };
     router.render_from(&data_dir.join("nginx").join("apps"), generation)?;
-    router.start_or_reload()
+    router.start_or_reload()?;
+    Ok("ok".into())
+}
+
+/// When this daemon started (Unix seconds).
+fn started_at() -> u64 {
+    static STARTED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    })
 }
 
 /// The router a deploy started before the daemon (as the git user) makes way for root's; the
@@ -158,21 +234,37 @@ fn take_over(data_dir: &Path, router: &Router) -> Result<()> {
     Ok(())
 }
 
-/// The router is started again when it stops (checked every half second), unless the daemon
-/// is stopping.
-fn supervise(router: &Router, stopping: &AtomicBool) {
+/// Every service that stops is started again (checked four times a second), unless the daemon
+/// is stopping; one that fails to start is tried again after 1 s, then 2, 4, ... up to 30 s.
+fn supervise(services: &[Box<dyn Service>], stopping: &AtomicBool) {
+    let mut retry: Vec<(Duration, std::time::Instant)> =
+        services.iter().map(|_| (Duration::ZERO, std::time::Instant::now())).collect();
     loop {
-        std::thread::sleep(Duration::from_millis(500));
-        if !stopping.load(Ordering::SeqCst) && router.dir.join("nginx.conf").is_file() && router.pid().is_none() {
-            match router.start_or_reload() {
-                Ok(()) => output::warn("the router had stopped: started it again"),
-                Err(e) => output::warn(format!("the router had stopped and did not start: {e:#}")),
+        std::thread::sleep(Duration::from_millis(250));
+        for (service, (backoff, next)) in services.iter().zip(retry.iter_mut()) {
+            if stopping.load(Ordering::SeqCst) || service.running() || std::time::Instant::now() < *next {
+                continue;
+            }
+            match service.start() {
+                Ok(()) => {
+                    output::warn(format!("the {} had stopped: started it again", service.name()));
+                    *backoff = Duration::ZERO;
+                }
+                Err(e) => {
+                    *backoff = (*backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+                    output::warn(format!(
+                        "the {} had stopped and did not start ({e:#}); trying again in {} s",
+                        service.name(),
+                        backoff.as_secs()
+                    ));
+                    *next = std::time::Instant::now() + *backoff;
+                }
             }
         }
     }
 }
 
-fn stop_on_signal(router: Router, socket: PathBuf, stopping: Arc<AtomicBool>) {
+fn stop_on_signal(services: Arc<Vec<Box<dyn Service>>>, socket: PathBuf, stopping: Arc<AtomicBool>) {
     use signal_hook::consts::{SIGINT, SIGTERM};
     for sig in [SIGTERM, SIGINT] {
         let _ = signal_hook::flag::register(sig, stopping.clone());
@@ -182,8 +274,10 @@ fn stop_on_signal(router: Router, socket: PathBuf, stopping: Arc<AtomicBool>) {
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = std::fs::remove_file(&socket);
-        if let Err(e) = router.stop() {
-            output::warn(format!("cannot stop the router: {e:#}"));
+        for service in services.iter() {
+            if let Err(e) = service.stop() {
+                output::warn(format!("cannot stop the {}: {e:#}", service.name()));
+            }
         }
         output::header("slipway daemon stopped");
         std::process::exit(0);

@@ -41,6 +41,36 @@ pub fn acquire(data_dir: &Path, app: &str) -> Result<AppLock> {
     Ok(AppLock { _file: file })
 }
 
+/// Takes the app's lock, waiting up to `wait` for a running deploy (or other change) of the app
+/// to finish: it says once that it waits and for whom. After `wait`, an error saying that nothing
+/// was done.
+pub fn acquire_waiting(data_dir: &Path, app: &str, wait: std::time::Duration) -> Result<AppLock> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        match acquire(data_dir, app) {
+            Ok(lock) => return Ok(lock),
+            Err(e) if wait.is_zero() => return Err(e),
+            Err(_) if started.elapsed() >= wait => bail!(
+                "app '{app}' is still being deployed after {} s: nothing was changed; try again when that deploy \
+                 has finished (`builds:cancel {app}` stops it; `settings:set lock-wait SECS` waits longer)",
+                wait.as_secs()
+            ),
+            Err(_) => {
+                if !said {
+                    let who = holder(data_dir, app)?.map(|pid| format!(" (pid {pid})")).unwrap_or_default();
+                    crate::output::header(format!(
+                        "Waiting for the running deploy of {app}{who} to finish (up to {} s)",
+                        wait.as_secs()
+                    ));
+                    said = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+    }
+}
+
 /// The process that holds the app's lock now, if one does (never this process).
 pub fn holder(data_dir: &Path, app: &str) -> Result<Option<i32>> {
     let path = path(data_dir, app)?;
@@ -77,5 +107,35 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(holder(dir.path(), "demo").unwrap(), None, "the kernel drops a dead holder's lock");
         let _held = acquire(dir.path(), "demo").unwrap();
+    }
+
+    #[test]
+    fn a_waiting_acquire_gets_the_lock_once_the_holder_lets_go_and_gives_up_after_its_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock_file = path(dir.path(), "demo").unwrap();
+        let hold = |secs: &str| {
+            let mut child = std::process::Command::new("python3")
+                .args(["-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(float(sys.argv[2]))"])
+                .arg(&lock_file)
+                .arg(secs)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line)
+                .unwrap();
+            child
+        };
+        let mut child = hold("1");
+        let t = std::time::Instant::now();
+        let held = acquire_waiting(dir.path(), "demo", std::time::Duration::from_secs(30)).unwrap();
+        assert!(t.elapsed() >= std::time::Duration::from_millis(500), "it waited for the holder");
+        child.wait().unwrap();
+        drop(held);
+        let mut child = hold("30");
+        let e = acquire_waiting(dir.path(), "demo", std::time::Duration::from_secs(1)).unwrap_err().to_string();
+        assert!(e.contains("still being deployed after 1 s: nothing was changed"), "{e}");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 }

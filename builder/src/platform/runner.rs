@@ -49,6 +49,8 @@ pub struct Running {
     pub index: u32,
     pub release: i64,
     pub port: Option<u16>,
+    /// Whether its process runs now (not exited, not restarting).
+    pub running: bool,
 }
 
 fn label(c: &ContainerSummary, key: &str) -> Option<String> {
@@ -67,8 +69,10 @@ impl Runner {
     }
 
     /// The app's lock (see `lock.rs`): one change of an app at a time.
+    /// The app's lock, once a running deploy of it has finished (up to the `lock-wait` setting).
     pub fn lock(&self, app: &str) -> Result<AppLock> {
-        crate::platform::lock::acquire(&self.state.data_dir, app)
+        let wait = GlobalSettings::load(&self.state)?.lock_wait;
+        crate::platform::lock::acquire_waiting(&self.state.data_dir, app, wait)
     }
 
     pub fn global_domain(&self) -> Result<String> {
@@ -100,6 +104,7 @@ impl Runner {
                 index: label(&c, LABEL_INDEX).and_then(|i| i.parse().ok()).unwrap_or(0),
                 release: label(&c, LABEL_RELEASE).and_then(|r| r.parse().ok()).unwrap_or(0),
                 port: c.ports.as_ref().and_then(|ps| ps.iter().find_map(|p| p.public_port)),
+                running: c.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
             })
             .collect();
         out.sort_by(|a, b| (&a.kind, a.index).cmp(&(&b.kind, b.index)));
@@ -175,9 +180,10 @@ impl Runner {
         };
         if release.build.is_dockerfile() {
             // No /start in a Dockerfile image to read ENV_PATH: the engine, mounted, loads it.
-            let run_image = crate::platform::settings::stack_of(&self.state, &release.app)?.run_image();
+            // The engine is the same in every stack's run image: the default one's.
+            let run_image = crate::containers::stack::RUN_IMAGE;
             let engine_dir = self.state.data_dir.join("engine");
-            let binary = loader::engine_binary(&self.engine, &run_image, &engine_dir).await?;
+            let binary = loader::engine_binary(&self.engine, run_image, &engine_dir).await?;
             loader::wrap(&self.engine, &mut spec, &binary).await?;
         }
         Ok(spec)
@@ -200,7 +206,15 @@ impl Runner {
             Some((inside, _)) => self.engine.published_port(&id, inside).await,
             None => None,
         };
-        Ok(Running { id, name: name.to_string(), kind: kind.into(), index, release: release.version, port })
+        Ok(Running {
+            id,
+            name: name.to_string(),
+            kind: kind.into(),
+            index,
+            release: release.version,
+            port,
+            running: true,
+        })
     }
 
     /// Up, not restarting, and never restarted (a crash loop shows in the restart count).
@@ -257,7 +271,14 @@ impl Runner {
         // Settle: the process must still be up a moment later (a crash loop shows by then).
         tokio::time::sleep(Duration::from_millis(if c.port.is_some() { 300 } else { 1000 })).await;
         if !self.still_running(c).await {
-            bail!("{} exited right after it started", c.name);
+            // A web process that exited before its port could be read gets here too.
+            let info = self.engine.api.inspect_container(&c.id, None).await.ok();
+            let state = info.as_ref().and_then(|i| i.state.clone()).unwrap_or_default();
+            let how = match state.exit_code {
+                Some(code) if state.running != Some(true) => format!("exited with status {code}"),
+                _ => "exited and was restarted".to_string(),
+            };
+            bail!("{}: its process {how} right after it started", c.name);
         }
         Ok(boot)
     }
@@ -351,6 +372,7 @@ impl Runner {
             )));
         }
         self.state.set_release_status(app, version, ReleaseStatus::Succeeded)?;
+        AppSettings::set_stopped(&self.state, app, false)?;
         let took = rollout_started.elapsed();
         let state_of = if has_web { "is serving" } else { "runs (no web process: nothing is routed to it)" };
         output::header(format!(

@@ -35,10 +35,12 @@ pub enum Global {
     MaxPushSize,
     /// The stack apps without one of their own build on (`stack:set --global`).
     Stack,
+    /// Seconds a command waits for a running deploy of the same app before giving up.
+    LockWait,
 }
 
 impl Global {
-    pub const ALL: [Global; 11] = [
+    pub const ALL: [Global; 12] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
@@ -47,6 +49,7 @@ impl Global {
         Global::MemoryLimit,
         Global::BuildMemoryLimit,
         Global::MaxPushSize,
+        Global::LockWait,
         Global::Domain,
         Global::RouterListen,
         Global::Stack,
@@ -71,6 +74,7 @@ impl Global {
             Global::BuildMemoryLimit => "build-memory-limit",
             Global::MaxPushSize => "max-push-size",
             Global::Stack => "stack",
+            Global::LockWait => "lock-wait",
         }
     }
 
@@ -86,6 +90,7 @@ impl Global {
             Global::MaxPushSize => "1G".into(),
             Global::Domain => "slipway.localhost".into(),
             Global::Stack => Stack::default_stack().name.into(),
+            Global::LockWait => "600".into(),
             Global::RouterListen => {
                 if crate::sys::is_root() {
                     "0.0.0.0:80".into()
@@ -109,6 +114,7 @@ impl Global {
             Global::KeepReleases | Global::MaxScale => value.parse::<u32>().is_ok_and(|n| n >= 1),
             Global::PidsLimit => value.parse::<u32>().is_ok_and(|n| n >= 16),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
+            Global::LockWait => value.parse::<u32>().is_ok_and(|n| n <= 86_400),
             // Docker's smallest memory limit is 6 MB.
             Global::MemoryLimit | Global::BuildMemoryLimit | Global::MaxPushSize => {
                 crate::units::parse_size(value).is_ok_and(|n| (6_000_000..=1_000_000_000_000).contains(&n))
@@ -119,7 +125,7 @@ impl Global {
             Global::Stack => return Stack::named(value).map(|_| ()),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; lock-wait: seconds up to 86400; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -139,6 +145,8 @@ pub struct GlobalSettings {
     pub build_memory_limit: u64,
     /// Bytes.
     pub max_push_size: u64,
+    /// How long a command waits for a running deploy of the same app.
+    pub lock_wait: std::time::Duration,
     pub domain: String,
     pub router_listen: String,
 }
@@ -164,6 +172,7 @@ impl GlobalSettings {
             memory_limit: size(Global::MemoryLimit)?,
             build_memory_limit: size(Global::BuildMemoryLimit)?,
             max_push_size: size(Global::MaxPushSize)?,
+            lock_wait: std::time::Duration::from_secs(number(Global::LockWait)?.into()),
             domain: get(Global::Domain)?.to_ascii_lowercase(),
             router_listen: {
                 let listen = get(Global::RouterListen)?;
@@ -206,16 +215,18 @@ impl ChecksMode {
 }
 
 /// The stack `app` builds on: its own (`stack:set APP`), else the global one, else the default.
-/// A stored name this slipway does not know (a stack since removed) is an error naming it.
+/// `app` "" asks for the global one. A stored name this slipway does not know (a stack since
+/// removed) is an error naming where it is set.
 pub fn stack_of(state: &State, app: &str) -> Result<&'static Stack> {
-    let own = state.setting(app, Global::Stack.key())?;
-    let global = state.setting("", Global::Stack.key())?;
-    match own.or(global) {
-        None => Ok(Stack::default_stack()),
-        Some(name) => Stack::named(&name).map_err(|e| {
-            anyhow!("{app} is set to build on {name:?}, which this slipway does not have ({e}); choose one with `slipway stack:set {app} NAME`")
-        }),
+    let scopes = if app.is_empty() { vec![""] } else { vec![app, ""] };
+    for scope in scopes {
+        let Some(name) = state.setting(scope, Global::Stack.key())? else { continue };
+        let (who, target) = if scope.is_empty() { ("every app", "--global") } else { (scope, scope) };
+        return Stack::named(&name).map_err(|e| {
+            anyhow!("{who} is set to build on {name:?}, which this slipway does not have ({e}); choose one with `slipway stack:set {target} NAME`")
+        });
     }
+    Ok(Stack::default_stack())
 }
 
 /// Sets the stack of `app` ("" for every app without one of its own), by its full name.
@@ -303,6 +314,16 @@ impl AppSettings {
         Ok(())
     }
 
+    /// `ps:stop` marks an app stopped (its formation kept for `ps:start`); a release rolled out
+    /// clears the mark. A stopped app stays stopped when the platform restores apps.
+    pub fn set_stopped(state: &State, app: &str, stopped: bool) -> Result<()> {
+        state.set_setting(app, "stopped", stopped.then_some("true"))
+    }
+
+    pub fn is_stopped(state: &State, app: &str) -> Result<bool> {
+        Ok(state.setting(app, "stopped")?.as_deref() == Some("true"))
+    }
+
     pub fn add_mount(state: &State, app: &str, inside: &str, mount: &str) -> Result<()> {
         state.set_setting(app, &format!("storage.{inside}"), Some(mount))
     }
@@ -364,5 +385,9 @@ mod tests {
         s.set_setting("other", "stack", Some("slipway-buster")).unwrap();
         let e = stack_of(&s, "other").unwrap_err().to_string();
         assert!(e.contains("slipway stack:set other NAME"), "{e}");
+        s.set_setting("", "stack", Some("slipway-buster")).unwrap();
+        let e = stack_of(&s, "").unwrap_err().to_string();
+        assert!(e.starts_with("every app is set to build on") && e.contains("stack:set --global NAME"), "{e}");
+        assert_eq!(stack_of(&s, "demo").unwrap().name, "slipway-trixie", "its own stack comes first");
     }
 }

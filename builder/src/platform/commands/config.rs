@@ -65,35 +65,57 @@ pub async fn set(p: &Platform, app: &str, vars: &Vars, no_restart: bool) -> Resu
     if let Some(key) = vars.iter().find(|(_, v)| v.contains('\0')).map(|(k, _)| k) {
         bail!("the value of {key} holds a NUL byte, which no process environment can carry: nothing was set");
     }
-    let mut state = p.state()?;
-    let scope = p.scope(&state, app)?;
-    let tx = state.transaction()?;
-    State::set_config(&tx, scope, vars)?;
-    tx.commit()?;
-    let keys: Vec<&str> = vars.keys().map(String::as_str).collect();
-    output::header(format!("Set {} for {}", keys.join(", "), if scope.is_empty() { "all apps" } else { scope }));
-    release(p, scope, &format!("Set {}", keys.join(", ")), no_restart).await
+    let keys: Vec<String> = vars.keys().cloned().collect();
+    change(p, app, &keys, no_restart, &format!("Set {}", keys.join(", ")), |tx, scope| {
+        State::set_config(tx, scope, vars)
+    })
+    .await
 }
 
 /// `config:unset APP|--global K... [--no-restart]`
 pub async fn unset(p: &Platform, app: &str, keys: &[String], no_restart: bool) -> Result<()> {
-    let mut state = p.state()?;
-    let scope = p.scope(&state, app)?;
-    let tx = state.transaction()?;
-    State::unset_config(&tx, scope, keys)?;
-    tx.commit()?;
-    output::header(format!("Unset {}", keys.join(", ")));
-    release(p, scope, &format!("Unset {}", keys.join(", ")), no_restart).await
+    change(p, app, keys, no_restart, &format!("Unset {}", keys.join(", ")), |tx, scope| {
+        State::unset_config(tx, scope, keys)
+    })
+    .await
 }
 
-/// An app's change becomes a new release (global config applies at each app's next one).
-async fn release(p: &Platform, scope: &str, description: &str, no_restart: bool) -> Result<()> {
+/// Writes a change of `keys` to `app`'s config (or the global one), then makes it a new release
+/// (global config applies at each app's next one). An app's change first waits for a running
+/// deploy of it (the app's lock, held to the end); when its release fails, the keys get their
+/// old values back: a command that fails changes nothing.
+async fn change(
+    p: &Platform,
+    app: &str,
+    keys: &[String],
+    no_restart: bool,
+    description: &str,
+    write: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<()>,
+) -> Result<()> {
+    let mut state = p.state()?;
+    let scope = p.scope(&state, app)?.to_string();
     if scope.is_empty() {
+        let tx = state.transaction()?;
+        write(&tx, "")?;
+        tx.commit()?;
+        output::header(format!("{description} for all apps"));
         return Ok(());
     }
-    let mut r = p.runner_for(scope).await?;
-    let _lock = r.lock(scope)?;
-    r.new_config_release(scope, description, !no_restart).await?;
+    let mut r = p.runner_for(&scope).await?;
+    let _lock = r.lock(&scope)?;
+    let before = r.state.config(&scope)?;
+    let tx = r.state.transaction()?;
+    write(&tx, &scope)?;
+    tx.commit()?;
+    output::header(format!("{description} for {scope}"));
+    if let Err(e) = r.new_config_release(&scope, description, !no_restart).await {
+        let tx = r.state.transaction()?;
+        State::unset_config(&tx, &scope, keys)?;
+        let old: Vars = before.into_iter().filter(|(k, _)| keys.contains(k)).collect();
+        State::set_config(&tx, &scope, &old)?;
+        tx.commit()?;
+        return Err(e.context(format!("the config of {scope} is as it was")));
+    }
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod domains;
 pub mod logs;
 pub mod ps;
 pub mod releases;
+pub mod report;
 pub mod settings;
 pub mod stacks;
 

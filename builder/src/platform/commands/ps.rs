@@ -41,6 +41,7 @@ pub async fn stop(p: &Platform, app: &str) -> Result<()> {
     let tx = r.state.transaction()?;
     State::set_formation(&tx, app, &saved)?;
     tx.commit()?;
+    crate::platform::settings::AppSettings::set_stopped(&r.state, app, true)?;
     Ok(())
 }
 

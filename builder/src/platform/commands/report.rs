@@ -1,0 +1,62 @@
+//! `slipway report`: what runs and what is down, at a glance: the daemon, the services it keeps
+//! running (the router, slipway's sshd), and each app's processes against its formation. Exits 1
+//! when something that should run does not.
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use super::Platform;
+use crate::output;
+use crate::platform::daemon::{self, Service};
+
+pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> {
+    let mut down = 0;
+    output::header("Platform");
+    match daemon::ping(&p.data_dir) {
+        Some((pid, since)) => {
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let up = output::duration(std::time::Duration::from_secs(now.saturating_sub(since)));
+            println!("{:<24} running (pid {pid}, up {up})", "daemon");
+        }
+        None => println!("{:<24} not running (start it as root: slipway daemon)", "daemon"),
+    }
+    for service in services {
+        let state = if service.running() { "running" } else { "DOWN" };
+        down += usize::from(!service.running());
+        println!("{:<24} {state}", service.name());
+    }
+    let r = crate::platform::runner::Runner::open(&p.data_dir, p.router_listen.clone()).await?;
+    let apps = r.state.apps()?;
+    output::header(format!("Apps ({})", apps.len()));
+    for app in apps {
+        let Some(release) = r.state.current_release(&app)? else {
+            println!("{app:<24} not deployed yet");
+            continue;
+        };
+        if crate::platform::settings::AppSettings::is_stopped(&r.state, &app)? {
+            println!("{app:<24} v{:<4} stopped (ps:start {app} starts it)", release.version);
+            continue;
+        }
+        let mut running: BTreeMap<String, i64> = BTreeMap::new();
+        for c in r.containers(&app).await?.iter().filter(|c| c.running && c.release == release.version) {
+            *running.entry(c.kind.clone()).or_default() += 1;
+        }
+        let mut parts = Vec::new();
+        for (kind, wanted) in r.state.formation(&app)? {
+            let have = running.get(&kind).copied().unwrap_or(0);
+            if have < wanted {
+                down += 1;
+            }
+            let mark = if have < wanted { " DOWN" } else { "" };
+            parts.push(format!("{kind}={have}/{wanted}{mark}"));
+        }
+        println!("{app:<24} v{:<4} {}", release.version, parts.join(" "));
+    }
+    if down > 0 {
+        output::warn(format!("{down} part(s) that should run do not (marked DOWN)"));
+        return Ok(1);
+    }
+    Ok(0)
+}
