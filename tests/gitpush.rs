@@ -843,4 +843,39 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
     eprintln!("sshd answered again {} ms after it was killed", killed.elapsed().as_millis());
     let new_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert_ne!(new_pid, sshd_pid, "a new sshd");
+
+    // The daemon stops (and with it the router and sshd); the app's containers stop too, as in
+    // a reboot. Started again, it brings everything back, and nothing is redeployed.
+    let releases = text(&s.slipway(&["releases", app]));
+    drop(_daemon);
+    assert!(s.ssh(&s.key, "apps:list").status.code() != Some(0), "sshd stopped with the daemon");
+    let o = Command::new("docker").args(["ps", "-q", "--filter", &format!("label=io.slipway.app={app}")]).output();
+    for id in String::from_utf8_lossy(&o.unwrap().stdout).lines() {
+        Command::new("docker").args(["stop", "-t", "1", id]).output().unwrap();
+    }
+    assert!(!s.get(app).is_ok_and(|r| r.0 == 200), "the app is down");
+    let mut child = Command::new(&s.exe)
+        .arg("daemon")
+        .env("SLIPWAY_DATA", &s.data)
+        .env("SLIPWAY_GIT_USER", USER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let _daemon = Daemon(child);
+    std::thread::spawn(move || lines.for_each(drop));
+    let started = Instant::now();
+    loop {
+        let ssh = s.ssh(&s.key, "apps:list");
+        if ssh.status.success() && s.get(app).is_ok_and(|r| r == (200, "null-greeting".to_string())) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "not back: {}", text(&ssh));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(text(&s.slipway(&["releases", app])), releases, "nothing was redeployed");
+    let report = s.slipway(&["report"]);
+    assert!(report.status.success(), "{}", text(&report));
+    assert!(text(&report).contains("web=2/2"), "{}", text(&report));
 }

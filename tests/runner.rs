@@ -572,3 +572,31 @@ fn report_shows_what_is_down() {
     let out = p.ok(&["report"]);
     assert!(out.lines().any(|l| l.starts_with("t-report") && l.contains("stopped (ps:start t-report")), "{out}");
 }
+
+/// `ps:restore --all` (what the daemon runs when it starts): after the containers stopped (a
+/// reboot), each app is back at its scale behind the router, nothing redeployed; an app
+/// `ps:stop` stopped stays stopped.
+#[test]
+fn restore_brings_apps_back_without_a_redeploy() {
+    let mut p = Platform::new();
+    let (app, stopped) = ("t-restore", "t-restore-stopped");
+    p.create(app);
+    p.create(stopped);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    p.ok(&["deploy", stopped, fixture("null/null-greeting").to_str().unwrap()]);
+    p.ok(&["ps:stop", stopped]);
+    let releases = p.ok(&["releases", app]);
+    for c in containers_of(app) {
+        docker(&["stop", "-t", "1", &c]);
+    }
+    assert!(!matches!(p.get(app), Ok((200, _))), "the app is down");
+
+    let out = p.ok(&["ps:restore", "--all"]);
+    assert!(out.contains("t-restore: v1: 1 container(s) started again"), "{out}");
+    assert!(out.contains("t-restore-stopped: stopped (ps:stop): left stopped"), "{out}");
+    assert_eq!(p.get(app), Ok((200, "null-greeting".to_string())), "back behind the router");
+    assert_eq!(p.ok(&["releases", app]), releases, "nothing was redeployed");
+    assert!(containers_of(stopped).is_empty(), "the stopped app stays stopped");
+    let again = p.ok(&["ps:restore", app]);
+    assert!(again.contains("t-restore: v1 runs as it should"), "{again}");
+}

@@ -169,6 +169,15 @@ pub enum HostCommand {
     SettingsSet { key: String, value: String },
     #[command(name = "settings:show", about = "Show the platform settings")]
     SettingsShow,
+    #[command(
+        name = "ps:restore",
+        about = "Bring an app (or --all) back at its scale after a reboot; stopped apps stay stopped"
+    )]
+    PsRestore {
+        /// The app, or --all
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+    },
     #[command(about = "What runs and what is down: the daemon, router, sshd, and each app's processes")]
     Report,
     #[command(name = "ssh-command", hide = true)]
@@ -301,6 +310,7 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
         C::StorageMount { app, mount } => cmd::settings::mount(p, &app, &mount)?,
         C::SettingsSet { key, value } => cmd::settings::set(p, &key, &value)?,
         C::SettingsShow => cmd::settings::show(p)?,
+        C::PsRestore { app } => cmd::ps::restore(p, &app).await?,
         C::Report => {
             let mut services = vec![crate::platform::daemon::router_service(&p.data_dir)];
             for sshd in crate::gitpush::sshd::installed_for(&p.data_dir) {

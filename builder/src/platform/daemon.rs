@@ -93,16 +93,26 @@ impl Service for RouterService {
     }
 }
 
-/// What `slipway report` shows of the daemon: its pid and since when it runs (Unix seconds), or
-/// None when no daemon answers for `data_dir`.
-pub fn ping(data_dir: &Path) -> Option<(u32, u64)> {
+/// What a running daemon says of itself.
+pub struct DaemonStatus {
+    pub pid: u32,
+    /// Unix seconds.
+    pub since: u64,
+    /// Each service's name and whether it runs.
+    pub services: Vec<(String, bool)>,
+}
+
+/// What the daemon for `data_dir` reports; None when no daemon answers.
+pub fn status(data_dir: &Path) -> Option<DaemonStatus> {
     let mut stream = UnixStream::connect(socket_path(data_dir)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"ping\n").ok()?;
+    stream.write_all(b"status\n").ok()?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).ok()?;
-    let mut parts = answer.trim_end().strip_prefix("ok ")?.split(' ');
-    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+    let mut fields = answer.trim_end().strip_prefix("ok ")?.split(';');
+    let (pid, since) = fields.next()?.split_once(' ')?;
+    let services = fields.filter_map(|f| f.split_once('=')).map(|(n, s)| (n.to_string(), s == "running")).collect();
+    Some(DaemonStatus { pid: pid.parse().ok()?, since: since.parse().ok()?, services })
 }
 
 /// The router serving `data_dir`, as a service: root's when a daemon runs, else the one deploys
@@ -146,27 +156,37 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     let mut services: Vec<Box<dyn Service>> = vec![Box::new(RouterService(router.clone()))];
     services.extend(others);
     for service in &services[1..] {
-        output::header(format!("Supervising {}", service.name()));
+        output::header(format!("Supervising the {}", service.name()));
+    }
+    for service in services.iter().filter(|s| !s.running()) {
+        match service.start() {
+            Ok(()) => output::header(format!("Started the {}", service.name())),
+            Err(e) => output::warn(format!("cannot start the {} yet: {e:#}", service.name())),
+        }
     }
     let services: Arc<Vec<Box<dyn Service>>> = Arc::new(services);
     let stopping = Arc::new(AtomicBool::new(false));
     stop_on_signal(services.clone(), path.clone(), stopping.clone());
-    std::thread::spawn(move || supervise(&services, &stopping));
+    let supervised = services.clone();
+    std::thread::spawn(move || supervise(&supervised, &stopping));
+    let owned = data_dir.to_path_buf();
+    std::thread::spawn(move || restore_apps(&owned));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let _ = serve(data_dir, &router, stream);
+        let _ = serve(data_dir, &router, &services, stream);
     }
     drop(lock);
     Ok(0)
 }
 
-/// One request: `apply-router GENERATION LISTEN` (answered `ok` or `error: WHY`), or `ping`
-/// (answered `ok PID STARTED_AT`).
-fn serve(data_dir: &Path, router: &Router, stream: UnixStream) -> Result<()> {
+/// One request: `apply-router GENERATION LISTEN` (answered `ok` or `error: WHY`), or `status`
+/// (answered `ok PID STARTED_AT;NAME=running;NAME=down...`: what root sees of the services,
+/// which the git user cannot read).
+fn serve(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], stream: UnixStream) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut line = String::new();
     BufReader::new(std::io::Read::take(&stream, 256)).read_line(&mut line)?;
-    let answer = match apply(data_dir, router, line.trim_end()) {
+    let answer = match apply(data_dir, router, services, line.trim_end()) {
         Ok(answer) => answer,
         Err(e) => format!("error: {}", output::printable(&output::error_chain(e.as_ref())).replace('\n', " ")),
     };
@@ -174,9 +194,14 @@ fn serve(data_dir: &Path, router: &Router, stream: UnixStream) -> Result<()> {
     Ok(())
 }
 
-fn apply(data_dir: &Path, router: &Router, request: &str) -> Result<String> {
-    if request == "ping" {
-        return Ok(format!("ok {} {}", std::process::id(), started_at()));
+fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], request: &str) -> Result<String> {
+    if request == "status" {
+        let mut answer = format!("ok {} {}", std::process::id(), started_at());
+        for service in services {
+            let state = if service.running() { "running" } else { "down" };
+            answer += &format!(";{}={state}", service.name().replace([';', '='], " "));
+        }
+        return Ok(answer);
     }
     let parts: Vec<&str> = request.split(' ').collect();
     let ["apply-router", generation, listen] = parts.as_slice() else {
@@ -198,6 +223,34 @@ fn started_at() -> u64 {
     *STARTED.get_or_init(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     })
+}
+
+/// `ps:restore --all`, run as a command of its own (which, started as root, becomes the data
+/// dir's owner, the git user, as every platform command does: root never writes the git user's
+/// database): apps back at their scale after a reboot, stopped ones left stopped, nothing
+/// redeployed. Its lines go to the daemon's log.
+fn restore_apps(data_dir: &Path) {
+    let Ok(exe) = std::env::current_exe() else { return };
+    output::header("Restoring the apps (ps:restore --all)");
+    let out = std::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["ps:restore", "--all"])
+        .env("CI", "true")
+        .output();
+    match out {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            for line in stdout.lines().chain(stderr.lines()) {
+                output::detail(output::printable(line));
+            }
+            if !out.status.success() {
+                output::warn("some apps were not restored (see above)");
+            }
+        }
+        Err(e) => output::warn(format!("cannot run ps:restore: {e}")),
+    }
 }
 
 /// The router a deploy started before the daemon (as the git user) makes way for root's; the
@@ -318,7 +371,7 @@ mod tests {
             "apply-router 1 127.0.0.1:80;location",
             "reload",
         ] {
-            assert!(apply(dir.path(), &router, bad).is_err(), "{bad}");
+            assert!(apply(dir.path(), &router, &[], bad).is_err(), "{bad}");
         }
         assert!(!dir.path().join("run").exists(), "nothing was written");
     }

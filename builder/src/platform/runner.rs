@@ -477,6 +477,48 @@ impl Runner {
     }
 
     /// `ps:scale`: starts or stops containers of the current release to match the counts.
+    /// Brings the app back as it was (after a reboot, or Docker's restart): its current
+    /// release's containers that are not running are started again, missing ones made, and the
+    /// router pointed at their ports. Nothing is rebuilt or released; an app `ps:stop` stopped
+    /// stays stopped. Returns what it did, for the log.
+    pub async fn restore(&mut self, app: &str) -> Result<String> {
+        if AppSettings::is_stopped(&self.state, app)? {
+            return Ok("stopped (ps:stop): left stopped".into());
+        }
+        let Some(release) = self.state.current_release(app)? else { return Ok("not deployed yet".into()) };
+        let mut started = 0;
+        for c in self.containers(app).await? {
+            if c.release == release.version && !c.running {
+                self.engine
+                    .api
+                    .start_container(&c.id, None)
+                    .await
+                    .with_context(|| format!("cannot start {}", c.name))?;
+                started += 1;
+            }
+        }
+        let formation = self.state.formation(app)?;
+        let before = self.containers(app).await?.iter().filter(|c| c.release == release.version).count();
+        self.scale(app, &formation).await?;
+        let after = self.containers(app).await?.iter().filter(|c| c.release == release.version).count();
+        let made = after.saturating_sub(before);
+        // Started again, a container may have a new host port.
+        let ports: Vec<u16> = self
+            .containers(app)
+            .await?
+            .iter()
+            .filter(|c| c.kind == "web" && c.release == release.version && c.running)
+            .filter_map(|c| c.port)
+            .collect();
+        if release.has_web() && !ports.is_empty() {
+            self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+        }
+        Ok(match (started, made) {
+            (0, 0) => format!("v{} runs as it should", release.version),
+            _ => format!("v{}: {started} container(s) started again, {made} made", release.version),
+        })
+    }
+
     pub async fn scale(&mut self, app: &str, counts: &BTreeMap<String, i64>) -> Result<()> {
         let release = self.state.current_release(app)?;
         {

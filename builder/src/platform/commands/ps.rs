@@ -45,6 +45,32 @@ pub async fn stop(p: &Platform, app: &str) -> Result<()> {
     Ok(())
 }
 
+/// `ps:restore APP|--all`: apps back at their scale, as they were (Dokku's; `slipway daemon`
+/// runs it for every app when it starts). One app that cannot be restored does not stop the others.
+pub async fn restore(p: &Platform, app: &str) -> Result<()> {
+    let apps = if app == "--all" { p.state()?.apps()? } else { vec![app.to_string()] };
+    let mut failed = Vec::new();
+    for app in &apps {
+        let result = async {
+            let mut r = p.runner_for(app).await?;
+            let _lock = r.lock(app)?;
+            r.restore(app).await
+        }
+        .await;
+        match result {
+            Ok(what) => crate::output::header(format!("{app}: {what}")),
+            Err(e) => {
+                crate::output::warn(format!("{app} was not restored: {e:#}"));
+                failed.push(app.as_str());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("{} could not be restored (see above)", failed.join(", "));
+    }
+    Ok(())
+}
+
 /// `ps:report APP`
 pub async fn report(p: &Platform, app: &str) -> Result<()> {
     print!("{}", ps_report(&p.runner_for(app).await?, app).await?);

@@ -13,19 +13,24 @@ use crate::platform::daemon::{self, Service};
 pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> {
     let mut down = 0;
     output::header("Platform");
-    match daemon::ping(&p.data_dir) {
-        Some((pid, since)) => {
+    // The daemon knows its services (root's files); without it, what this user can see.
+    let local: Vec<(String, bool)> = services.iter().map(|s| (s.name(), s.running())).collect();
+    let services = match daemon::status(&p.data_dir) {
+        Some(daemon::DaemonStatus { pid, since, services }) => {
             let now =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let up = output::duration(std::time::Duration::from_secs(now.saturating_sub(since)));
             println!("{:<24} running (pid {pid}, up {up})", "daemon");
+            services
         }
-        None => println!("{:<24} not running (start it as root: slipway daemon)", "daemon"),
-    }
-    for service in services {
-        let state = if service.running() { "running" } else { "DOWN" };
-        down += usize::from(!service.running());
-        println!("{:<24} {state}", service.name());
+        None => {
+            println!("{:<24} not running (start it as root: slipway daemon)", "daemon");
+            local
+        }
+    };
+    for (name, running) in services {
+        down += usize::from(!running);
+        println!("{name:<24} {}", if running { "running" } else { "DOWN" });
     }
     let r = crate::platform::runner::Runner::open(&p.data_dir, p.router_listen.clone()).await?;
     let apps = r.state.apps()?;
