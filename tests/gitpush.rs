@@ -745,6 +745,24 @@ impl Drop for Daemon {
     }
 }
 
+/// `slipway daemon` for the server's data dir, once it has started; the directory of its router.
+fn start_daemon(s: &Server) -> (Daemon, PathBuf) {
+    let mut child = Command::new(&s.exe)
+        .arg("daemon")
+        .env("SLIPWAY_DATA", &s.data)
+        .env("SLIPWAY_GIT_USER", USER)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let daemon = Daemon(child);
+    let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("its router is in ")).expect("it started");
+    let router_dir = PathBuf::from(first.split("its router is in ").nth(1).unwrap());
+    std::thread::spawn(move || lines.for_each(drop));
+    (daemon, router_dir)
+}
+
 /// The processes whose parent is `pid`, with their /proc status text.
 fn children_of(pid: i32) -> Vec<(i32, String)> {
     std::fs::read_dir("/proc")
@@ -780,19 +798,7 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()));
 
-    let mut child = Command::new(&s.exe)
-        .arg("daemon")
-        .env("SLIPWAY_DATA", &s.data)
-        .env("SLIPWAY_GIT_USER", USER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _daemon = Daemon(child);
-    let first = lines.by_ref().map_while(Result::ok).find(|l| l.contains("its router is in ")).expect("it started");
-    let router_dir = PathBuf::from(first.split("its router is in ").nth(1).unwrap());
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_daemon, router_dir) = start_daemon(&s);
     assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()), "served by root's router");
     // A change (as the git user) goes through the daemon.
     let o = s.slipway(&["ps:scale", app, "web=2"]);
@@ -854,17 +860,7 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
         Command::new("docker").args(["stop", "-t", "1", id]).output().unwrap();
     }
     assert!(!s.get(app).is_ok_and(|r| r.0 == 200), "the app is down");
-    let mut child = Command::new(&s.exe)
-        .arg("daemon")
-        .env("SLIPWAY_DATA", &s.data)
-        .env("SLIPWAY_GIT_USER", USER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let _daemon = Daemon(child);
-    std::thread::spawn(move || lines.for_each(drop));
+    let (_daemon, _) = start_daemon(&s);
     let started = Instant::now();
     loop {
         let ssh = s.ssh(&s.key, "apps:list");

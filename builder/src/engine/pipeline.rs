@@ -320,28 +320,32 @@ pub fn detect_chosen(
     let Some(sel) = app_choice(app_dir, &envdir::Vars::new(), &dotenv)? else { return Ok(None) };
     let mut names = Vec::new();
     for (i, spec) in sel.specs.iter().enumerate() {
-        let source = match defaults.iter().find(|d| d.name == *spec) {
-            Some(d) => d.source.clone(),
-            None => Source::parse(spec, app_dir)?,
-        };
+        let source = resolve(spec, defaults, app_dir)?;
         let mut bp = fetch_into(&source, fetch_dir, env.user.as_ref(), i)
             .with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
-        if !defaults.iter().any(|d| d.source == source) {
-            bp.stack = heroku_stack.clone();
-        }
+        bp.stack = stack_for(&source, defaults, &heroku_stack);
         names.push(bp.detect(app_dir, env)?.unwrap_or_else(|| bp.name.clone()));
     }
     Ok(Some(names))
 }
 
-/// A default buildpack's name, or a source. Relative paths on the command line are relative to
-/// the current directory; in `.buildpacks`, `.env` or config, to the app.
-fn resolve(spec: &str, opts: &BuildOptions, why: &str) -> Result<Source> {
-    if let Some(d) = opts.defaults.iter().find(|d| d.name == spec) {
+/// A default buildpack's name, or a source; a relative path is relative to `base` (the current
+/// directory on the command line; the app in `.buildpacks`, `.env` or config).
+fn resolve(spec: &str, defaults: &[DefaultBuildpack], base: &Path) -> Result<Source> {
+    if let Some(d) = defaults.iter().find(|d| d.name == spec) {
         return Ok(d.source.clone());
     }
-    let base = if why == "--buildpack" { std::env::current_dir()? } else { opts.build_dir.clone() };
-    Source::parse(spec, &base)
+    Source::parse(spec, base)
+}
+
+/// The `STACK` a chosen buildpack's scripts get instead of the build's: the Heroku stack, unless
+/// it is one of slipway's own (a default).
+fn stack_for(source: &Source, defaults: &[DefaultBuildpack], heroku_stack: &Option<String>) -> Option<String> {
+    if defaults.iter().any(|d| d.source == *source) {
+        None
+    } else {
+        heroku_stack.clone()
+    }
 }
 
 fn fetch(source: &Source, opts: &BuildOptions, index: usize) -> Result<Buildpack> {
@@ -370,11 +374,11 @@ fn fetch_selected(
 ) -> Result<Vec<Buildpack>> {
     let mut out = Vec::new();
     for (i, spec) in sel.specs.iter().enumerate() {
-        let source = resolve(spec, opts, sel.why).with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
+        let base = if sel.why == "--buildpack" { std::env::current_dir()? } else { opts.build_dir.clone() };
+        let source =
+            resolve(spec, &opts.defaults, &base).with_context(|| format!("buildpack {spec:?} (from {})", sel.why))?;
         let mut bp = fetch(&source, opts, i)?;
-        if !opts.defaults.iter().any(|d| d.source == source) {
-            bp.stack = opts.heroku_stack.clone();
-        }
+        bp.stack = stack_for(&source, &opts.defaults, &opts.heroku_stack);
         match bp.detect(&opts.build_dir, env)? {
             Some(name) => {
                 bp.name = name;

@@ -87,20 +87,27 @@ pub fn holder(data_dir: &Path, app: &str) -> Result<Option<i32>> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_holder_is_named_while_it_lives_and_gone_after() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(holder(dir.path(), "demo").unwrap(), None);
-        // Another process takes the lock (fcntl locks never conflict within one process).
-        let lock_file = dir.path().join("locks/demo.lock");
+    /// Another process takes the lock file's lock for `secs` seconds (fcntl locks never conflict
+    /// within one process); returns once it holds it.
+    fn hold(lock_file: &Path, secs: &str) -> std::process::Child {
         let mut child = std::process::Command::new("python3")
-            .args(["-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)"])
-            .arg(&lock_file)
+            .args(["-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(float(sys.argv[2]))"])
+            .arg(lock_file)
+            .arg(secs)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
         let mut line = String::new();
         std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+        child
+    }
+
+    #[test]
+    fn the_holder_is_named_while_it_lives_and_gone_after() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(holder(dir.path(), "demo").unwrap(), None);
+        // Another process takes the lock (fcntl locks never conflict within one process).
+        let mut child = hold(&dir.path().join("locks/demo.lock"), "30");
         assert_eq!(holder(dir.path(), "demo").unwrap(), Some(child.id() as i32));
         assert!(acquire(dir.path(), "demo").unwrap_err().to_string().contains("is being deployed right now"));
         child.kill().unwrap();
@@ -113,26 +120,13 @@ mod tests {
     fn a_waiting_acquire_gets_the_lock_once_the_holder_lets_go_and_gives_up_after_its_wait() {
         let dir = tempfile::tempdir().unwrap();
         let lock_file = path(dir.path(), "demo").unwrap();
-        let hold = |secs: &str| {
-            let mut child = std::process::Command::new("python3")
-                .args(["-c", "import fcntl,sys,time; f=open(sys.argv[1],'a'); fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(float(sys.argv[2]))"])
-                .arg(&lock_file)
-                .arg(secs)
-                .stdout(std::process::Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line)
-                .unwrap();
-            child
-        };
-        let mut child = hold("1");
+        let mut child = hold(&lock_file, "1");
         let t = std::time::Instant::now();
         let held = acquire_waiting(dir.path(), "demo", std::time::Duration::from_secs(30)).unwrap();
         assert!(t.elapsed() >= std::time::Duration::from_millis(500), "it waited for the holder");
         child.wait().unwrap();
         drop(held);
-        let mut child = hold("30");
+        let mut child = hold(&lock_file, "30");
         let e = acquire_waiting(dir.path(), "demo", std::time::Duration::from_secs(1)).unwrap_err().to_string();
         assert!(e.contains("still being deployed after 1 s: nothing was changed"), "{e}");
         child.kill().unwrap();

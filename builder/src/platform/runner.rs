@@ -486,30 +486,20 @@ impl Runner {
             return Ok("stopped (ps:stop): left stopped".into());
         }
         let Some(release) = self.state.current_release(app)? else { return Ok("not deployed yet".into()) };
+        let before: Vec<Running> =
+            self.containers(app).await?.into_iter().filter(|c| c.release == release.version).collect();
         let mut started = 0;
-        for c in self.containers(app).await? {
-            if c.release == release.version && !c.running {
-                self.engine
-                    .api
-                    .start_container(&c.id, None)
-                    .await
-                    .with_context(|| format!("cannot start {}", c.name))?;
-                started += 1;
-            }
+        for c in before.iter().filter(|c| !c.running) {
+            self.engine.api.start_container(&c.id, None).await.with_context(|| format!("cannot start {}", c.name))?;
+            started += 1;
         }
         let formation = self.state.formation(app)?;
-        let before = self.containers(app).await?.iter().filter(|c| c.release == release.version).count();
         self.scale(app, &formation).await?;
-        let after = self.containers(app).await?.iter().filter(|c| c.release == release.version).count();
-        let made = after.saturating_sub(before);
+        let after: Vec<Running> =
+            self.containers(app).await?.into_iter().filter(|c| c.release == release.version).collect();
+        let made = after.len().saturating_sub(before.len());
         // Started again, a container may have a new host port.
-        let ports: Vec<u16> = self
-            .containers(app)
-            .await?
-            .iter()
-            .filter(|c| c.kind == "web" && c.release == release.version && c.running)
-            .filter_map(|c| c.port)
-            .collect();
+        let ports: Vec<u16> = after.iter().filter(|c| c.kind == "web" && c.running).filter_map(|c| c.port).collect();
         if release.has_web() && !ports.is_empty() {
             self.router.set_app(app, &self.hosts(app)?, &ports).await?;
         }

@@ -14,7 +14,6 @@ pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> 
     let mut down = 0;
     output::header("Platform");
     // The daemon knows its services (root's files); without it, what this user can see.
-    let local: Vec<(String, bool)> = services.iter().map(|s| (s.name(), s.running())).collect();
     let services = match daemon::status(&p.data_dir) {
         Some(daemon::DaemonStatus { pid, since, services }) => {
             let now =
@@ -25,7 +24,7 @@ pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> 
         }
         None => {
             println!("{:<24} not running (start it as root: slipway daemon)", "daemon");
-            local
+            services.iter().map(|s| (s.name(), s.running())).collect()
         }
     };
     for (name, running) in services {
