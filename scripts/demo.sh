@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the whole workflow on this machine. Sets up the git user `slipway` and an sshd of
-# slipway's own on 127.0.0.1:SSH_PORT (throwaway host key), adds a generated key, pushes
+# make demo: the whole workflow on this machine. Sets up the git user `slipway`, an sshd of
+# slipway's own on 127.0.0.1:SSH_PORT (throwaway host key) and `slipway daemon` (which runs the
+# router and sshd, restores apps and runs cron tasks), adds a generated key, pushes
 # fixtures/python/flask with real git, and prints the URL that answers. `make demo-stop` undoes it.
 set -euo pipefail
 router_port=${1:-8080}
@@ -15,6 +16,8 @@ fi
 install -m 0755 target/release/slipway /usr/local/bin/slipway
 slipway=/usr/local/bin/slipway
 mkdir -p .demo
+# A daemon of an earlier build makes way for this one (the apps keep running meanwhile).
+"$slipway" daemon --stop >/dev/null
 "$slipway" install --sshd-port "$ssh_port"
 "$slipway" --router-listen "127.0.0.1:$router_port" domains:set-global slipway.localhost >/dev/null
 [ -f .demo/id_ed25519 ] || ssh-keygen -q -t ed25519 -N '' -C demo -f .demo/id_ed25519
@@ -33,4 +36,5 @@ body=$(curl -fsS -H "Host: demo.slipway.localhost" "http://127.0.0.1:$router_por
 echo "-----> demo is up at http://demo.slipway.localhost:$router_port/ (it answers: $body)"
 echo "       curl -H 'Host: demo.slipway.localhost' http://127.0.0.1:$router_port/"
 echo "       Push changes from .demo/app with: GIT_SSH_COMMAND=\"$GIT_SSH_COMMAND\" git push slipway main"
+echo "       What runs (daemon, router, sshd, apps, cron tasks): $slipway report"
 echo "       Stop it with: make demo-stop"

@@ -44,7 +44,7 @@ impl Server {
         let s = Server { exe, key_name, data, sshd_port, router_port, key: work.path().join("id"), work };
         let o = s.slipway(&["--router-listen", &format!("127.0.0.1:{router_port}"), "domains:set-global", "push.test"]);
         assert!(o.status.success(), "{}", text(&o));
-        let o = s.slipway(&["install", "--sshd-port", &sshd_port.to_string()]);
+        let o = s.slipway(&["install", "--sshd-port", &sshd_port.to_string(), "--no-daemon"]);
         assert!(o.status.success(), "{}", text(&o));
         keygen(&s.key);
         let _ = s.slipway(&["ssh-keys:remove", &s.key_name]); // from an interrupted earlier run
@@ -141,6 +141,8 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // A daemon `install` started (it would start sshd again).
+        let _ = self.slipway(&["daemon", "--stop"]);
         let list = self.slipway(&["apps:list"]);
         for app in String::from_utf8_lossy(&list.stdout).lines().skip(1) {
             let _ = self.slipway(&["apps:destroy", app, "--force"]);
@@ -874,4 +876,81 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
     let report = s.slipway(&["report"]);
     assert!(report.status.success(), "{}", text(&report));
     assert!(text(&report).contains("web=2/2"), "{}", text(&report));
+}
+
+/// Polls `check` every half second until it gives Some, for at most `limit`.
+fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {} s", limit.as_secs());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// `slipway install` starts the daemon (detached here: no systemd), and its scheduler runs an
+/// app.json cron task every minute: each run recorded with its output and status, visible over
+/// SSH; a second run of the task while one runs is refused and recorded, never overlapping. A
+/// bad schedule fails the push before anything is built.
+#[test]
+fn the_daemon_runs_cron_tasks_on_schedule_and_never_two_at_once() {
+    let s = Server::start("cron");
+    let o = s.slipway(&["install", "--sshd-port", &s.sshd_port.to_string()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let said = text(&o);
+    assert!(said.contains("Started slipway daemon") && said.contains("at boot"), "{said}");
+    let report = text(&s.slipway(&["report"]));
+    assert!(report.contains("daemon") && report.contains("running (pid"), "{report}");
+
+    let app = "ticker";
+    let dir = s.checkout(&fixture("null/null-greeting"), app);
+    let cron = |schedule: &str| {
+        let json = format!(
+            r#"{{"cron": [{{"command": "echo tick-$((6*7)); sleep 20; echo done", "schedule": "{schedule}"}}]}}"#
+        );
+        std::fs::write(dir.join("app.json"), json).unwrap();
+        s.git(&dir, &["add", "-A"]);
+        s.git(&dir, &["commit", "-qm", schedule]);
+        s.git(&dir, &["push", "slipway", "main"])
+    };
+    let o = cron("61 * * * *");
+    assert!(!o.status.success() && text(&o).contains("app.json cron[0]: minute field"), "{}", text(&o));
+    assert!(!text(&s.slipway(&["releases", app])).contains("v1"), "nothing was released");
+    let o = cron("* * * * *");
+    assert!(o.status.success(), "{}", text(&o));
+    let list = text(&s.ssh(&s.key, &format!("cron:list {app}")));
+    let id = list.lines().nth(2).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    assert!(list.contains("* * * * *") && list.contains("echo tick"), "{list}");
+
+    // Within a minute (and a bit) the scheduler starts it.
+    let runs = || text(&s.ssh(&s.key, &format!("cron:runs {app}")));
+    let first = wait_for(Duration::from_secs(80), "a scheduled run", || {
+        let runs = runs();
+        runs.lines().find(|l| l.contains("schedule")).map(|l| l.split_whitespace().next().unwrap().to_string())
+    });
+    // While it runs, running it by hand is refused, and recorded as not run.
+    let o = s.ssh(&s.key, &format!("cron:run {app} {id}"));
+    assert!(!o.status.success() && text(&o).contains("runs of a task never overlap"), "{}", text(&o));
+    assert!(runs().contains("not run: its run started"), "{}", runs());
+    wait_for(Duration::from_secs(60), "the run's end", || {
+        runs().lines().find(|l| l.starts_with(&format!("{first} ")) && l.contains("succeeded")).map(drop)
+    });
+    let output = text(&s.ssh(&s.key, &format!("cron:output {app} {first}")));
+    assert!(output.contains("tick-42") && output.contains("done"), "{output}");
+    // By hand, once the scheduled run is over: it runs, its output shown and recorded.
+    let o = s.ssh(&s.key, &format!("cron:run {app} {id}"));
+    assert!(o.status.success() && text(&o).contains("tick-42"), "{}", text(&o));
+    assert!(runs().lines().any(|l| l.contains("manual") && l.contains("succeeded")), "{}", runs());
+    let report = s.slipway(&["report"]);
+    let shown = text(&report);
+    assert!(report.status.success(), "{shown}");
+    assert!(shown.contains("scheduler") && shown.contains(&format!("{app:<24} {id}")), "{shown}");
+
+    // Stopped, the daemon takes its sshd down with it; no scheduled run starts any more.
+    let o = s.slipway(&["daemon", "--stop"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&s.slipway(&["report"])).contains("not running"));
+    assert!(!s.ssh(&s.key, "apps:list").status.success(), "sshd stopped with the daemon");
 }

@@ -122,6 +122,22 @@ pub enum AppCommand {
     BuildsOutput { app: String, id: Option<i64> },
     #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
     BuildsCancel { app: String },
+    #[command(name = "cron:list", about = "The app's app.json cron tasks with their last and next run")]
+    CronList { app: String },
+    #[command(name = "cron:run", about = "Run a cron task now (not while its previous run still runs)")]
+    CronRun {
+        app: String,
+        id: String,
+        /// The daemon's scheduler runs it (recorded as scheduled)
+        #[arg(long, hide = true)]
+        scheduled: bool,
+    },
+    #[command(name = "cron:runs", about = "The recorded runs of the app's cron tasks (or of one)")]
+    CronRuns { app: String, id: Option<String> },
+    #[command(name = "cron:output", about = "A cron run's output (default: the newest run's)")]
+    CronOutput { app: String, run: Option<i64> },
+    #[command(name = "cron:report", about = "Cron tasks, last and next run, of an app (or every app)")]
+    CronReport { app: Option<String> },
     #[command(name = "acl:add", about = "Let a developer key use an app (admins only)")]
     AclAdd { app: String, key: String },
     #[command(name = "acl:remove", about = "Take an app away from a developer key (admins only)")]
@@ -180,6 +196,8 @@ pub enum HostCommand {
     },
     #[command(about = "What runs and what is down: the daemon, router, sshd, and each app's processes")]
     Report,
+    #[command(name = "cron:due", hide = true, about = "Print the cron tasks due now (the daemon's scheduler)")]
+    CronDue,
     #[command(name = "ssh-command", hide = true)]
     SshDispatch {
         /// The key's role (in its authorized_keys line)
@@ -207,7 +225,9 @@ pub enum KeyCommand {
     SshKeysRemove { name: String },
     #[command(name = "ssh-keys:list")]
     SshKeysList,
-    #[command(about = "Set up git push: the git user, its data dir, and an sshd of slipway's own")]
+    #[command(
+        about = "Set up git push: the git user, its data dir, an sshd of slipway's own, and the daemon (at boot too)"
+    )]
     Install {
         /// Start a dedicated sshd on 127.0.0.1:PORT (its own host key and config under the data dir)
         #[arg(long)]
@@ -215,6 +235,9 @@ pub enum KeyCommand {
         /// Address for that sshd
         #[arg(long, default_value = "127.0.0.1")]
         sshd_address: String,
+        /// Do not start `slipway daemon` (nor write its systemd unit): run it yourself
+        #[arg(long)]
+        no_daemon: bool,
     },
 }
 
@@ -229,7 +252,7 @@ pub fn need(command: &AppCommand) -> Need {
         C::ConfigSet { app: a, .. } | C::ConfigUnset { app: a, .. } | C::ConfigGet { app: a, .. } => app(a),
         C::ConfigShow { app: a } => app(a),
         C::DomainsAdd { app, domain } => Need::Domain { app: app.clone(), domain: domain.clone() },
-        C::AclAdd { .. } | C::AclRemove { .. } => Need::Admin,
+        C::AclAdd { .. } | C::AclRemove { .. } | C::CronReport { app: None } => Need::Admin,
         C::AppsInfo { app: a }
         | C::PsScale { app: a, .. }
         | C::PsRestart { app: a }
@@ -248,6 +271,11 @@ pub fn need(command: &AppCommand) -> Need {
         | C::BuildsList { app: a }
         | C::BuildsOutput { app: a, .. }
         | C::BuildsCancel { app: a }
+        | C::CronList { app: a }
+        | C::CronRun { app: a, .. }
+        | C::CronRuns { app: a, .. }
+        | C::CronOutput { app: a, .. }
+        | C::CronReport { app: Some(a) }
         | C::AclList { app: a } => app(a),
     }
 }
@@ -290,6 +318,11 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::BuildsList { app } => cmd::builds::list(p, &app)?,
         C::BuildsOutput { app, id } => cmd::builds::output(p, &app, id)?,
         C::BuildsCancel { app } => cmd::builds::cancel(p, &app)?,
+        C::CronList { app } => cmd::cron::list(p, &app)?,
+        C::CronRun { app, id, scheduled } => return cmd::cron::run(p, &app, &id, scheduled).await,
+        C::CronRuns { app, id } => cmd::cron::history(p, &app, id.as_deref())?,
+        C::CronOutput { app, run } => cmd::cron::run_output(p, &app, run)?,
+        C::CronReport { app } => cmd::cron::report(p, app.as_deref())?,
         C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
         C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
         C::AclList { app } => cmd::acl::list(p, &app)?,
@@ -318,6 +351,7 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
             }
             return cmd::report::report(p, &services).await;
         }
+        C::CronDue => cmd::cron::due(p)?,
         C::SshDispatch { key, role } => return super::ssh_dispatch(p, Caller { key, role }).await,
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
     }
@@ -360,8 +394,12 @@ pub fn run_keys(command: KeyCommand, git_user: &str, data_dir: &std::path::Path)
                 println!("{:<20} {:<10} {} {}", e.name, e.role.as_str(), e.key.kind, e.key.fingerprint());
             }
         }
-        KeyCommand::Install { sshd_port, sshd_address } => {
-            return crate::gitpush::install::install(data_dir, git_user, sshd_port, &sshd_address)
+        KeyCommand::Install { sshd_port, sshd_address, no_daemon } => {
+            crate::gitpush::install::install(data_dir, git_user, sshd_port, &sshd_address)?;
+            if !no_daemon {
+                let exe = std::env::current_exe()?;
+                crate::platform::daemon::boot::ensure_running(&exe, data_dir, git_user)?;
+            }
         }
     }
     Ok(0)

@@ -114,9 +114,14 @@ enum Command {
     /// herokuish's `test [PATH] [EXPECTED]` (what `herokuish test` runs)
     #[command(hide = true)]
     HerokuishTest { path: Option<String>, expected: Option<String> },
-    /// As root: the router for this data dir, nginx's workers outside the docker group (as
-    /// slipway-router); deploys ask it to apply their changes. Runs until stopped
-    Daemon,
+    /// As root: the platform's long-running parts for this data dir (the router, its workers
+    /// outside the docker group, slipway's sshd, app restore, the cron scheduler). Runs until
+    /// stopped; `slipway install` starts it and keeps it running at boot
+    Daemon {
+        /// Stop the running daemon of this data dir (and the router and sshd it runs)
+        #[arg(long)]
+        stop: bool,
+    },
     /// Inside a Dockerfile app's container: config vars from DIR's files, then exec the command
     #[command(hide = true)]
     EnvExec {
@@ -227,7 +232,8 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::HerokuishTest { path, expected } => crate::engine::herokuish::test_app(path, expected, toml),
-        Command::Daemon => {
+        Command::Daemon { stop: true } => crate::platform::daemon::boot::stop(&data_dir),
+        Command::Daemon { stop: false } => {
             let sshds = crate::gitpush::sshd::installed_for(&data_dir);
             let services = sshds.into_iter().map(|s| Box::new(s) as Box<dyn crate::platform::daemon::Service>);
             crate::platform::daemon::run(&data_dir, services.collect())

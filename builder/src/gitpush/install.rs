@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use crate::engine::user::AppUser;
 use crate::output;
 
-pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &str) -> Result<i32> {
+pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &str) -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("slipway install creates a system user: run it as root");
     }
@@ -84,7 +84,7 @@ pub fn install(data_dir: &Path, user: &str, sshd_port: Option<u16>, address: &st
     output::header(format!(
         "Add a key with: slipway ssh-keys:add NAME ~/.ssh/id_ed25519.pub (then git push {user}@HOST:APP main)"
     ));
-    Ok(0)
+    Ok(())
 }
 
 /// Runs useradd/usermod, again while another of them holds the lock on /etc/passwd (exit

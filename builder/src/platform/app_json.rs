@@ -3,7 +3,8 @@
 //! failure aborts the deploy) and `postdeploy` (once the release serves); `formation` (the
 //! initial quantities); `env` (defaults: `value`, or `generator: "secret"`, never over what
 //! `config:set` set; `required` ones must be set); `buildpacks` (when neither `.buildpacks` nor
-//! `BUILDPACK_URL` chooses); `healthchecks` (see [`super::checks`]).
+//! `BUILDPACK_URL` chooses); `healthchecks` (see [`super::checks`]); `cron` (see
+//! [`super::scheduler`]).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use super::checks::Check;
+use super::scheduler::CronTask;
 use crate::engine::envdir::Vars;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -25,6 +27,15 @@ pub struct AppJson {
     pub buildpacks: Vec<BuildpackRef>,
     #[serde(default)]
     pub healthchecks: BTreeMap<String, Vec<Check>>,
+    #[serde(default)]
+    pub cron: Vec<CronEntry>,
+}
+
+/// `cron[]`: a command run on a schedule in a one-off container of the current release.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronEntry {
+    pub command: String,
+    pub schedule: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -67,6 +78,19 @@ pub struct BuildpackRef {
 }
 
 impl AppJson {
+    /// `cron[]` as tasks, each checked: a bad schedule or an empty command fails the deploy.
+    pub fn cron_tasks(&self) -> Result<Vec<CronTask>> {
+        let mut tasks: Vec<CronTask> = Vec::new();
+        for (i, entry) in self.cron.iter().enumerate() {
+            let task = CronTask::new(&entry.schedule, &entry.command)
+                .map_err(|e| anyhow::anyhow!("app.json cron[{i}]: {e}; fix the entry and push again"))?;
+            if !tasks.iter().any(|t| t.id == task.id) {
+                tasks.push(task);
+            }
+        }
+        Ok(tasks)
+    }
+
     /// The file's text (None: the app has none).
     pub fn parse(text: Option<&str>) -> Result<AppJson> {
         let Some(text) = text else { return Ok(AppJson::default()) };

@@ -62,6 +62,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let defaults = manifest.env_defaults(&config)?;
     config.extend(defaults.clone());
     let quantities = manifest.quantities()?;
+    manifest.cron_tasks()?;
     // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
     let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
     let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };

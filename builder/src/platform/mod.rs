@@ -2,7 +2,7 @@
 //! [`runner`] (process types as containers, zero-downtime rollouts), the [`router`] (nginx),
 //! deploy [`checks`], builds and deploys ([`deploy`]), and every Dokku-style command
 //! ([`commands`]), which the CLI and the SSH dispatcher both call; [`daemon`] is root's side of
-//! the platform (for now: the router).
+//! the platform (the router, sshd, restoring apps, and the [`scheduler`]'s runs).
 
 pub mod access;
 pub mod app_json;
@@ -15,5 +15,6 @@ pub mod names;
 pub mod records;
 pub mod router;
 pub mod runner;
+pub mod scheduler;
 pub mod settings;
 pub mod state;

@@ -401,7 +401,7 @@ impl Runner {
     /// Runs a shell script in a one-off container of `release`, its output shown; its exit code.
     async fn run_script(&self, release: &Release, env_dir: &Path, what: &str, script: &str) -> Result<i64> {
         output::header(format!("Running {what}: {script}"));
-        self.one_off(release, release.shell_command(script), env_dir, true).await
+        self.one_off(release, release.shell_command(script), env_dir, show_output).await
     }
 
     /// Stops old containers after the router moved away: SIGTERM, SIGKILL after the timeout.
@@ -458,20 +458,18 @@ impl Runner {
         Ok(())
     }
 
-    /// Runs a command in a one-off container of `release`; returns its exit code.
-    pub async fn one_off(&self, release: &Release, cmd: Vec<String>, env_dir: &Path, show: bool) -> Result<i64> {
+    /// Runs a command in a one-off container of `release`, its output to `on_output` (bytes,
+    /// whether from stderr; [`show_output`] prints it); returns its exit code.
+    pub async fn one_off(
+        &self,
+        release: &Release,
+        cmd: Vec<String>,
+        env_dir: &Path,
+        on_output: impl FnMut(&[u8], bool),
+    ) -> Result<i64> {
         let name = format!("{}.run.{}", release.app, std::process::id());
         let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd)).await?.create(&self.engine).await?;
-        let result = self
-            .engine
-            .start_and_follow(&id, |bytes, is_err| {
-                use std::io::Write;
-                if show || is_err {
-                    let _ =
-                        if is_err { std::io::stderr().write_all(bytes) } else { std::io::stdout().write_all(bytes) };
-                }
-            })
-            .await;
+        let result = self.engine.start_and_follow(&id, on_output).await;
         self.engine.remove_container(&id).await;
         Ok(result?.0)
     }
@@ -615,4 +613,10 @@ impl Runner {
         self.state.destroy_app(app)?;
         Ok(())
     }
+}
+
+/// A one-off's output as it comes, to this process's stdout and stderr.
+pub fn show_output(bytes: &[u8], is_err: bool) {
+    use std::io::Write;
+    let _ = if is_err { std::io::stderr().write_all(bytes) } else { std::io::stdout().write_all(bytes) };
 }

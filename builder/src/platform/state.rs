@@ -85,6 +85,26 @@ const MIGRATIONS: &[&str] = &[
     // 5: stacks: apps made before there was a choice were built on Debian bookworm, and stay
     //    on it (as Heroku never moves an app's stack by itself); new apps get the default
     "INSERT OR IGNORE INTO settings (app, key, value) SELECT name, 'stack', 'slipway-bookworm' FROM apps;",
+    // 6: the scheduler: each task's last due time, and its runs (see platform::scheduler)
+    "CREATE TABLE cron_schedule (
+        app TEXT NOT NULL,
+        job TEXT NOT NULL,
+        last_due INTEGER NOT NULL,
+        PRIMARY KEY (app, job)
+     );
+     CREATE TABLE cron_runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app TEXT NOT NULL,
+        job TEXT NOT NULL,
+        command TEXT NOT NULL,
+        trigger TEXT NOT NULL,        -- schedule | manual
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        exit_status INTEGER,          -- NULL: running, skipped or failed to start (see note)
+        note TEXT,
+        output TEXT NOT NULL DEFAULT ''
+     );
+     CREATE INDEX cron_runs_by_job ON cron_runs (app, job, id);",
 ];
 
 pub struct State {
@@ -145,6 +165,11 @@ impl State {
             tx.commit()?;
         }
         Ok(State { conn, data_dir: data_dir.to_path_buf() })
+    }
+
+    /// The database, for the modules that keep their own tables (the scheduler's runs).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     pub fn transaction(&mut self) -> Result<Transaction<'_>> {
@@ -222,7 +247,7 @@ impl State {
 
     pub fn destroy_app(&mut self, app: &str) -> Result<()> {
         let tx = self.conn.transaction()?;
-        for table in ["config", "settings", "deploys"] {
+        for table in ["config", "settings", "deploys", "cron_schedule", "cron_runs"] {
             tx.execute(&format!("DELETE FROM {table} WHERE app = ?1"), [app])?;
         }
         tx.execute("DELETE FROM apps WHERE name = ?1", [app])?; // cascades to the rest

@@ -20,7 +20,7 @@ pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
         }
         None => command,
     };
-    Ok(r.one_off(&release, command, &env_dir, true).await? as i32)
+    Ok(r.one_off(&release, command, &env_dir, crate::platform::runner::show_output).await? as i32)
 }
 
 /// `logs APP [-t] [-n N] [-p TYPE]`

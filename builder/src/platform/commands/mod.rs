@@ -7,6 +7,7 @@ pub mod apps;
 pub mod builds;
 pub mod checks;
 pub mod config;
+pub mod cron;
 pub mod domains;
 pub mod logs;
 pub mod ps;

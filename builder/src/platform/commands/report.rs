@@ -1,5 +1,6 @@
 //! `slipway report`: what runs and what is down, at a glance: the daemon, the services it keeps
-//! running (the router, slipway's sshd), and each app's processes against its formation. Exits 1
+//! running (the router, slipway's sshd, the scheduler), each app's processes against its
+//! formation, and the scheduled tasks with their last and next run. Exits 1
 //! when something that should run does not.
 
 use std::collections::BTreeMap;
@@ -58,9 +59,32 @@ pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> 
         }
         println!("{app:<24} v{:<4} {}", release.version, parts.join(" "));
     }
+    scheduled(&r.state)?;
     if down > 0 {
         output::warn(format!("{down} part(s) that should run do not (marked DOWN)"));
         return Ok(1);
     }
     Ok(0)
+}
+
+/// Each app's cron tasks with their last and next run.
+fn scheduled(state: &crate::platform::state::State) -> Result<()> {
+    let mut lines = Vec::new();
+    for app in state.apps()? {
+        let Ok((_, tasks)) = crate::platform::scheduler::app_tasks(state, &app) else { continue };
+        for task in tasks {
+            let last = super::cron::last_run(state, &app, &task.id)?;
+            let next = super::cron::next_run(&task);
+            lines.push(format!(
+                "{app:<24} {} {:<14} last: {last:<34} next: {next}",
+                task.id,
+                task.schedule.to_string()
+            ));
+        }
+    }
+    output::header(format!("Scheduled tasks ({}, times in UTC)", lines.len()));
+    for line in lines {
+        println!("{line}");
+    }
+    Ok(())
 }

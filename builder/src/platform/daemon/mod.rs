@@ -2,14 +2,18 @@
 //! long-running parts ([`Service`]s) running: the router (nginx's master as root, its workers as
 //! [`ROUTER_USER`], outside the docker group, which the git user is in) and the sshd `slipway
 //! install` made for the data dir; one that stops is started again within a second, with a log
-//! line, backing off while it keeps failing; stopping the daemon stops them. Deploys run as the
+//! line, backing off while it keeps failing; stopping the daemon stops them. When it starts, it
+//! brings the apps back (`ps:restore --all`); every minute, its scheduler starts the cron tasks
+//! that are due (see [`super::scheduler`]). Deploys run as the
 //! git user: they write the router's configuration and ask the daemon, over a unix socket only
 //! root and the git user's group can open, to check and apply it.
+
+pub mod boot;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -171,6 +175,9 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     std::thread::spawn(move || supervise(&supervised, &stopping));
     let owned = data_dir.to_path_buf();
     std::thread::spawn(move || restore_apps(&owned));
+    LAST_TICK.store(crate::units::now() as u64, Ordering::SeqCst);
+    let owned = data_dir.to_path_buf();
+    std::thread::spawn(move || schedule(&owned));
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let _ = serve(data_dir, &router, &services, stream);
@@ -201,6 +208,10 @@ fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], reques
             let state = if service.running() { "running" } else { "down" };
             answer += &format!(";{}={state}", service.name().replace([';', '='], " "));
         }
+        // The scheduler ticks every minute; two missed ticks and it counts as down.
+        let ticked = LAST_TICK.load(Ordering::SeqCst);
+        let scheduling = ticked + 150 >= crate::units::now() as u64;
+        answer += if scheduling { ";scheduler=running" } else { ";scheduler=down" };
         return Ok(answer);
     }
     let parts: Vec<&str> = request.split(' ').collect();
@@ -225,20 +236,21 @@ fn started_at() -> u64 {
     })
 }
 
-/// `ps:restore --all`, run as a command of its own (which, started as root, becomes the data
-/// dir's owner, the git user, as every platform command does: root never writes the git user's
-/// database): apps back at their scale after a reboot, stopped ones left stopped, nothing
-/// redeployed. Its lines go to the daemon's log.
+/// Runs a platform command of this data dir as a process of its own (which, started as root,
+/// becomes the data dir's owner, the git user, as every platform command does: root never
+/// writes the git user's database); returns its exit status and its output.
+fn platform_command(data_dir: &Path, args: &[&str]) -> Result<std::process::Output> {
+    let exe = std::env::current_exe()?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("--data-dir").arg(data_dir).args(args).env("CI", "true");
+    command.output().with_context(|| format!("cannot run {}", args.join(" ")))
+}
+
+/// `ps:restore --all`: apps back at their scale after a reboot, stopped ones left stopped,
+/// nothing redeployed. Its lines go to the daemon's log.
 fn restore_apps(data_dir: &Path) {
-    let Ok(exe) = std::env::current_exe() else { return };
     output::header("Restoring the apps (ps:restore --all)");
-    let out = std::process::Command::new(exe)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["ps:restore", "--all"])
-        .env("CI", "true")
-        .output();
-    match out {
+    match platform_command(data_dir, &["ps:restore", "--all"]) {
         Ok(out) => {
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -249,7 +261,50 @@ fn restore_apps(data_dir: &Path) {
                 output::warn("some apps were not restored (see above)");
             }
         }
-        Err(e) => output::warn(format!("cannot run ps:restore: {e}")),
+        Err(e) => output::warn(format!("{e:#}")),
+    }
+}
+
+/// When the scheduler last asked what is due (Unix seconds; 0: not yet).
+static LAST_TICK: AtomicU64 = AtomicU64::new(0);
+
+/// The scheduler (see [`super::scheduler`]): at once, then just after each minute begins, asks
+/// which cron tasks are due (`cron:due`) and starts each as `cron:run APP ID --scheduled`, which
+/// records it; the daemon's log gets each run's end and its error lines.
+fn schedule(data_dir: &Path) {
+    loop {
+        match platform_command(data_dir, &["cron:due"]) {
+            Ok(out) if out.status.success() => {
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    let words: Vec<String> = line.split(' ').map(str::to_string).collect();
+                    let [app, id] = words.as_slice() else { continue };
+                    let (app, id, data_dir) = (app.clone(), id.clone(), data_dir.to_path_buf());
+                    std::thread::spawn(move || scheduled_run(&data_dir, &app, &id));
+                }
+            }
+            Ok(out) => output::warn(format!(
+                "the scheduler cannot tell what is due: {}",
+                output::printable(String::from_utf8_lossy(&out.stderr).trim())
+            )),
+            Err(e) => output::warn(format!("the scheduler cannot tell what is due: {e:#}")),
+        }
+        LAST_TICK.store(crate::units::now() as u64, Ordering::SeqCst);
+        let into_minute = crate::units::now().rem_euclid(60) as u64;
+        std::thread::sleep(Duration::from_secs(61 - into_minute.min(60)));
+    }
+}
+
+fn scheduled_run(data_dir: &Path, app: &str, id: &str) {
+    output::header(format!("Running cron task {id} of {app}"));
+    match platform_command(data_dir, &["cron:run", app, id, "--scheduled"]) {
+        Ok(out) => {
+            for line in String::from_utf8_lossy(&out.stderr).lines() {
+                output::detail(format!("{app} {id}: {}", output::printable(line)));
+            }
+            let how = out.status.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
+            output::header(format!("Cron task {id} of {app} ended ({how}); `cron:output {app}` shows its output"));
+        }
+        Err(e) => output::warn(format!("cron task {id} of {app}: {e:#}")),
     }
 }
 

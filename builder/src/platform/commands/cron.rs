@@ -1,0 +1,149 @@
+//! `cron:*` (Dokku's): app.json's scheduled tasks, their runs and their output. The daemon's
+//! scheduler starts scheduled runs through [`run`] too, so every run is recorded and locked the
+//! same way (see [`crate::platform::scheduler`]).
+
+use anyhow::{bail, Context, Result};
+
+use super::Platform;
+use crate::output;
+use crate::platform::scheduler::cron::format_utc;
+use crate::platform::scheduler::runs::{self, Outcome, Run};
+use crate::platform::scheduler::{app_tasks, CronTask};
+use crate::platform::state::State;
+use crate::units::now;
+
+/// `cron:list APP`: each task with its schedule, command, last run and next run.
+pub fn list(p: &Platform, app: &str) -> Result<()> {
+    let state = p.app_state(app)?;
+    let (_, tasks) = app_tasks(&state, app)?;
+    println!("=== {app} cron tasks (times in UTC)");
+    println!("{:<10}  {:<16}  {:<30}  {:<34}  NEXT RUN", "ID", "SCHEDULE", "COMMAND", "LAST RUN");
+    for task in &tasks {
+        println!(
+            "{:<10}  {:<16}  {:<30}  {:<34}  {}",
+            task.id,
+            task.schedule.to_string(),
+            output::printable(&task.command),
+            last_run(&state, app, &task.id)?,
+            next_run(task)
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn last_run(state: &State, app: &str, job: &str) -> Result<String> {
+    Ok(match runs::runs(state, app, Some(job), 1)?.first() {
+        Some(run) => format!("{} {}", &format_utc(run.started_at)[5..16], run.outcome),
+        None => "-".into(),
+    })
+}
+
+pub(super) fn next_run(task: &CronTask) -> String {
+    task.schedule.next_after(now()).map(|t| format_utc(t)[..16].to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// `cron:report [APP]`: how many tasks each app has, its last run and next run.
+pub fn report(p: &Platform, app: Option<&str>) -> Result<()> {
+    let state = p.state()?;
+    let apps = match app {
+        Some(app) => {
+            state.require_app(app)?;
+            vec![app.to_string()]
+        }
+        None => state.apps()?,
+    };
+    for app in apps {
+        let (_, tasks) = app_tasks(&state, &app)?;
+        output::header(format!("{app} cron information"));
+        println!("       {:<24}{}", "Cron task count:", tasks.len());
+        let last = runs::runs(&state, &app, None, 1)?;
+        let last = last.first().map(|r| format!("{} {} {}", r.job, format_utc(r.started_at), r.outcome));
+        println!("       {:<24}{}", "Cron last run:", last.unwrap_or_else(|| "-".into()));
+        let next = tasks.iter().filter_map(|t| t.schedule.next_after(now()).map(|at| (at, &t.id))).min();
+        let next = next.map(|(at, id)| format!("{id} {}", format_utc(at)));
+        println!("       {:<24}{}", "Cron next run:", next.unwrap_or_else(|| "-".into()));
+    }
+    Ok(())
+}
+
+/// `cron:runs APP [ID]`: the recorded runs, newest first.
+pub fn history(p: &Platform, app: &str, job: Option<&str>) -> Result<()> {
+    let state = p.app_state(app)?;
+    println!("=== {app} cron runs (times in UTC)");
+    for Run { id, job, command, trigger, started_at, finished_at, outcome } in runs::runs(&state, app, job, 20)? {
+        let took = finished_at.map(|f| format!("{}s", f - started_at)).unwrap_or_else(|| "-".into());
+        let when = format_utc(started_at);
+        println!("{id:<6} {job:<10} {trigger:<8} {when} {took:<6} {outcome:<16} {}", output::printable(&command));
+    }
+    Ok(())
+}
+
+/// `cron:output APP [RUN]`: a run's output (default: the newest run's).
+pub fn run_output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
+    let state = p.app_state(app)?;
+    let id = match id {
+        Some(id) => id,
+        None => runs::runs(&state, app, None, 1)?.first().map(|r| r.id).with_context(|| no_runs(app))?,
+    };
+    let text = runs::output(&state, app, id)?.with_context(|| no_runs(app))?;
+    print!("{}", output::printable(&text));
+    Ok(())
+}
+
+fn no_runs(app: &str) -> String {
+    format!("app '{app}' has no such cron run; `cron:runs {app}` lists them")
+}
+
+/// `cron:run APP ID`: runs a task now, in a one-off container of the current release; its
+/// output is shown and recorded. `scheduled`: the daemon's scheduler runs it. A task whose
+/// previous run still runs is not started again (recorded as not run, and an error).
+pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i32> {
+    let r = p.runner_for(app).await?;
+    let (release, tasks) = app_tasks(&r.state, app)?;
+    let release = release.with_context(|| format!("app '{app}' has not been deployed yet"))?;
+    let Some(task) = tasks.into_iter().find(|t| t.id == id) else {
+        bail!("app '{app}' has no cron task {:?}; `cron:list {app}` lists them", output::printable(id));
+    };
+    let trigger = if scheduled { "schedule" } else { "manual" };
+    let Some(_lock) = runs::try_lock(&p.data_dir, app, &task.id)? else {
+        let started = runs::runs(&r.state, app, Some(&task.id), 1)?.first().map(|r| format_utc(r.started_at));
+        let why = format!("its run started {} still runs", started.unwrap_or_else(|| "earlier".into()));
+        let run = runs::start(&r.state, app, &task, trigger)?;
+        runs::finish(&r.state, run, &Outcome::NotRun(why.clone()), b"")?;
+        bail!("cron task {} of {app} was not started: {why}; runs of a task never overlap", task.id);
+    };
+    output::header(format!("Running cron task {} of {app} (v{}): {}", task.id, release.version, task.command));
+    let run = runs::start(&r.state, app, &task, trigger)?;
+    let mut captured = Vec::new();
+    let result = async {
+        let env_dir = r.write_env_dir(&release)?;
+        r.one_off(&release, task.argv(&release), &env_dir, |bytes, is_err| {
+            crate::platform::runner::show_output(bytes, is_err);
+            captured.extend_from_slice(bytes);
+            if captured.len() > 2 * runs::MAX_OUTPUT {
+                captured.drain(..captured.len() - runs::MAX_OUTPUT);
+            }
+        })
+        .await
+    }
+    .await;
+    match result {
+        Ok(code) => {
+            runs::finish(&r.state, run, &Outcome::Exited(code), &captured)?;
+            output::header(format!("Cron task {} of {app} {}", task.id, Outcome::Exited(code)));
+            Ok(i32::try_from(code).unwrap_or(1))
+        }
+        Err(e) => {
+            runs::finish(&r.state, run, &Outcome::NotRun(format!("{e:#}")), &captured)?;
+            Err(e)
+        }
+    }
+}
+
+/// `cron:due` (the daemon's, once a minute): prints `APP ID` for each task due now.
+pub fn due(p: &Platform) -> Result<()> {
+    for (app, id) in crate::platform::scheduler::due(&p.state()?, now())? {
+        println!("{app} {id}");
+    }
+    Ok(())
+}
