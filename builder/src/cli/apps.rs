@@ -122,10 +122,43 @@ pub enum AppCommand {
     BuildsOutput { app: String, id: Option<i64> },
     #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
     BuildsCancel { app: String },
-    #[command(name = "cron:list", about = "The app's app.json cron tasks with their last and next run")]
-    CronList { app: String },
+    #[command(
+        name = "letsencrypt:set",
+        about = "Let's Encrypt settings: --global email ADDRESS, --global server URL|staging|production, --global renew-within DAYS, APP email ADDRESS"
+    )]
+    LetsencryptSet {
+        /// The app, or --global
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        key: String,
+        value: String,
+    },
+    #[command(
+        name = "letsencrypt:enable",
+        about = "Get a Let's Encrypt certificate for the app's hosts, renewed from now on"
+    )]
+    LetsencryptEnable { app: String },
+    #[command(name = "letsencrypt:disable", about = "Stop renewing and remove the app's certificate: HTTP only")]
+    LetsencryptDisable { app: String },
+    #[command(name = "letsencrypt:list", about = "Apps with Let's Encrypt: domains, expiry, last renewal, last error")]
+    LetsencryptList,
+    #[command(
+        name = "letsencrypt:auto-renew",
+        about = "Renew the certificates (of APP, or every app) that expire within renew-within days"
+    )]
+    LetsencryptAutoRenew { app: Option<String> },
+    #[command(
+        name = "cron:list",
+        about = "The app's app.json cron tasks (--global: the platform's) with their last and next run"
+    )]
+    CronList {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+    },
     #[command(name = "cron:run", about = "Run a cron task now (not while its previous run still runs)")]
     CronRun {
+        /// The app, or --global
+        #[arg(allow_hyphen_values = true)]
         app: String,
         id: String,
         /// The daemon's scheduler runs it (recorded as scheduled)
@@ -133,11 +166,35 @@ pub enum AppCommand {
         scheduled: bool,
     },
     #[command(name = "cron:runs", about = "The recorded runs of the app's cron tasks (or of one)")]
-    CronRuns { app: String, id: Option<String> },
+    CronRuns {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        id: Option<String>,
+    },
     #[command(name = "cron:output", about = "A cron run's output (default: the newest run's)")]
-    CronOutput { app: String, run: Option<i64> },
+    CronOutput {
+        #[arg(allow_hyphen_values = true)]
+        app: String,
+        run: Option<i64>,
+    },
     #[command(name = "cron:report", about = "Cron tasks, last and next run, of an app (or every app)")]
     CronReport { app: Option<String> },
+    #[command(
+        name = "certs:add",
+        about = "Serve the app over HTTPS with this certificate and key (over SSH: a tar of them on stdin)"
+    )]
+    CertsAdd {
+        app: String,
+        /// PEM certificate chain (on this host)
+        #[arg(requires = "key")]
+        cert: Option<PathBuf>,
+        /// Its PEM private key
+        key: Option<PathBuf>,
+    },
+    #[command(name = "certs:remove", about = "Remove the app's certificate: HTTP only")]
+    CertsRemove { app: String },
+    #[command(name = "certs:report", about = "The app's certificate: names, issuer, expiry, hosts served")]
+    CertsReport { app: String },
     #[command(name = "acl:add", about = "Let a developer key use an app (admins only)")]
     AclAdd { app: String, key: String },
     #[command(name = "acl:remove", about = "Take an app away from a developer key (admins only)")]
@@ -180,7 +237,7 @@ pub enum HostCommand {
     StorageMount { app: String, mount: String },
     #[command(
         name = "settings:set",
-        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false, max-scale N, pids-limit N"
+        about = "Set a platform setting: keep-releases N, stop-timeout SECS, git.auto-create true|false, max-scale N, pids-limit N, https-listen IP:PORT, ..."
     )]
     SettingsSet { key: String, value: String },
     #[command(name = "settings:show", about = "Show the platform settings")]
@@ -253,6 +310,8 @@ pub fn need(command: &AppCommand) -> Need {
         C::ConfigShow { app: a } => app(a),
         C::DomainsAdd { app, domain } => Need::Domain { app: app.clone(), domain: domain.clone() },
         C::AclAdd { .. } | C::AclRemove { .. } | C::CronReport { app: None } => Need::Admin,
+        C::LetsencryptList | C::LetsencryptAutoRenew { app: None } => Need::Admin,
+        C::LetsencryptSet { app: a, .. } => app(a),
         C::AppsInfo { app: a }
         | C::PsScale { app: a, .. }
         | C::PsRestart { app: a }
@@ -271,6 +330,12 @@ pub fn need(command: &AppCommand) -> Need {
         | C::BuildsList { app: a }
         | C::BuildsOutput { app: a, .. }
         | C::BuildsCancel { app: a }
+        | C::LetsencryptEnable { app: a }
+        | C::LetsencryptDisable { app: a }
+        | C::LetsencryptAutoRenew { app: Some(a) }
+        | C::CertsAdd { app: a, .. }
+        | C::CertsRemove { app: a }
+        | C::CertsReport { app: a }
         | C::CronList { app: a }
         | C::CronRun { app: a, .. }
         | C::CronRuns { app: a, .. }
@@ -318,6 +383,17 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::BuildsList { app } => cmd::builds::list(p, &app)?,
         C::BuildsOutput { app, id } => cmd::builds::output(p, &app, id)?,
         C::BuildsCancel { app } => cmd::builds::cancel(p, &app)?,
+        C::CertsAdd { app, cert, key } => {
+            let files = cert.as_deref().zip(key.as_deref());
+            cmd::certs::add(p, &app, files).await?
+        }
+        C::CertsRemove { app } => cmd::certs::remove(p, &app).await?,
+        C::LetsencryptSet { app, key, value } => cmd::letsencrypt::set(p, &app, &key, &value)?,
+        C::LetsencryptEnable { app } => cmd::letsencrypt::enable(p, &app).await?,
+        C::LetsencryptDisable { app } => cmd::letsencrypt::disable(p, &app).await?,
+        C::LetsencryptList => cmd::letsencrypt::list(p)?,
+        C::LetsencryptAutoRenew { app } => return cmd::letsencrypt::auto_renew(p, app.as_deref()).await,
+        C::CertsReport { app } => cmd::certs::report(p, &app)?,
         C::CronList { app } => cmd::cron::list(p, &app)?,
         C::CronRun { app, id, scheduled } => return cmd::cron::run(p, &app, &id, scheduled).await,
         C::CronRuns { app, id } => cmd::cron::history(p, &app, id.as_deref())?,

@@ -6,10 +6,12 @@
 
 pub mod access;
 pub mod app_json;
+pub mod certs;
 pub mod checks;
 pub mod commands;
 pub mod daemon;
 pub mod deploy;
+pub mod letsencrypt;
 pub mod lock;
 pub mod names;
 pub mod records;

@@ -63,9 +63,10 @@ impl Runner {
         if let Some(l) = &listen {
             GlobalSettings::set(&state, Global::RouterListen, l)?;
         }
-        let listen = GlobalSettings::load(&state)?.router_listen;
+        let settings = GlobalSettings::load(&state)?;
+        let router = Router::new(data_dir, &settings.router_listen).with_https(&settings.https_listen);
         let engine = Engine::connect().await?;
-        Ok(Runner { engine, router: Router::new(data_dir, &listen), state, actor: crate::sys::user_name() + " (cli)" })
+        Ok(Runner { engine, router, state, actor: crate::sys::user_name() + " (cli)" })
     }
 
     /// The app's lock (see `lock.rs`): one change of an app at a time.
@@ -83,6 +84,17 @@ impl Runner {
         let mut hosts = vec![format!("{app}.{}", self.global_domain()?)];
         hosts.extend(self.state.domains(app)?);
         Ok(hosts)
+    }
+
+    /// Rewrites an app's router entry for its current web containers (after a change of its
+    /// domains or certificate).
+    pub async fn refresh_routes(&self, app: &str) -> Result<()> {
+        let ports: Vec<u16> =
+            self.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
+        if !ports.is_empty() || self.router.has_app(app) {
+            self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+        }
+        Ok(())
     }
 
     /// The app's process containers (not builds or one-offs), in any state.

@@ -37,10 +37,12 @@ pub enum Global {
     Stack,
     /// Seconds a command waits for a running deploy of the same app before giving up.
     LockWait,
+    /// Where the router serves HTTPS for apps with a certificate.
+    HttpsListen,
 }
 
 impl Global {
-    pub const ALL: [Global; 12] = [
+    pub const ALL: [Global; 13] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
@@ -50,6 +52,7 @@ impl Global {
         Global::BuildMemoryLimit,
         Global::MaxPushSize,
         Global::LockWait,
+        Global::HttpsListen,
         Global::Domain,
         Global::RouterListen,
         Global::Stack,
@@ -75,6 +78,7 @@ impl Global {
             Global::MaxPushSize => "max-push-size",
             Global::Stack => "stack",
             Global::LockWait => "lock-wait",
+            Global::HttpsListen => "https-listen",
         }
     }
 
@@ -91,6 +95,7 @@ impl Global {
             Global::Domain => "slipway.localhost".into(),
             Global::Stack => Stack::default_stack().name.into(),
             Global::LockWait => "600".into(),
+            Global::HttpsListen => https_beside(&Global::RouterListen.default_value()),
             Global::RouterListen => {
                 if crate::sys::is_root() {
                     "0.0.0.0:80".into()
@@ -121,11 +126,11 @@ impl Global {
             }
             Global::GitAutoCreate => value == "true" || value == "false",
             Global::Domain => return super::names::validate_domain(value).map(|_| ()),
-            Global::RouterListen => return super::names::validate_listen(value),
+            Global::RouterListen | Global::HttpsListen => return super::names::validate_listen(value),
             Global::Stack => return Stack::named(value).map(|_| ()),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; lock-wait: seconds up to 86400; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (https-listen: IP:PORT; keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; lock-wait: seconds up to 86400; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -149,6 +154,17 @@ pub struct GlobalSettings {
     pub lock_wait: std::time::Duration,
     pub domain: String,
     pub router_listen: String,
+    /// Where apps with a certificate are served over HTTPS.
+    pub https_listen: String,
+}
+
+/// The default HTTPS address beside the router's HTTP one: port 443 on the same address when
+/// HTTP is on port 80 (a public router), else 127.0.0.1:8443.
+pub fn https_beside(http: &str) -> String {
+    match http.rsplit_once(':') {
+        Some((host, "80")) => format!("{host}:443"),
+        _ => "127.0.0.1:8443".into(),
+    }
 }
 
 impl GlobalSettings {
@@ -184,6 +200,10 @@ impl GlobalSettings {
                         Global::RouterListen.default_value()
                     }
                 }
+            },
+            https_listen: match state.setting("", Global::HttpsListen.key())? {
+                Some(listen) if super::names::validate_listen(&listen).is_ok() => listen,
+                _ => https_beside(&get(Global::RouterListen)?),
             },
         })
     }

@@ -4,18 +4,24 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::Platform;
+use super::{Platform, GLOBAL};
 use crate::output;
 use crate::platform::scheduler::cron::format_utc;
 use crate::platform::scheduler::runs::{self, Outcome, Run};
-use crate::platform::scheduler::{app_tasks, CronTask};
+use crate::platform::scheduler::{app_tasks, platform_tasks, CronTask};
 use crate::platform::state::State;
 use crate::units::now;
 
 /// `cron:list APP`: each task with its schedule, command, last run and next run.
 pub fn list(p: &Platform, app: &str) -> Result<()> {
-    let state = p.app_state(app)?;
-    let (_, tasks) = app_tasks(&state, app)?;
+    let state = p.state()?;
+    let (scope, tasks) = match app {
+        GLOBAL => ("", platform_tasks(&state)?),
+        _ => {
+            state.require_app(app)?;
+            (app, app_tasks(&state, app)?.1)
+        }
+    };
     println!("=== {app} cron tasks (times in UTC)");
     println!("{:<10}  {:<16}  {:<30}  {:<34}  NEXT RUN", "ID", "SCHEDULE", "COMMAND", "LAST RUN");
     for task in &tasks {
@@ -24,7 +30,7 @@ pub fn list(p: &Platform, app: &str) -> Result<()> {
             task.id,
             task.schedule.to_string(),
             output::printable(&task.command),
-            last_run(&state, app, &task.id)?,
+            last_run(&state, scope, &task.id)?,
             next_run(task)
         );
     }
@@ -66,11 +72,12 @@ pub fn report(p: &Platform, app: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `cron:runs APP [ID]`: the recorded runs, newest first.
+/// `cron:runs APP|--global [ID]`: the recorded runs, newest first.
 pub fn history(p: &Platform, app: &str, job: Option<&str>) -> Result<()> {
-    let state = p.app_state(app)?;
+    let state = p.state()?;
+    let scope = p.scope(&state, app)?;
     println!("=== {app} cron runs (times in UTC)");
-    for Run { id, job, command, trigger, started_at, finished_at, outcome } in runs::runs(&state, app, job, 20)? {
+    for Run { id, job, command, trigger, started_at, finished_at, outcome } in runs::runs(&state, scope, job, 20)? {
         let took = finished_at.map(|f| format!("{}s", f - started_at)).unwrap_or_else(|| "-".into());
         let when = format_utc(started_at);
         println!("{id:<6} {job:<10} {trigger:<8} {when} {took:<6} {outcome:<16} {}", output::printable(&command));
@@ -78,14 +85,15 @@ pub fn history(p: &Platform, app: &str, job: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// `cron:output APP [RUN]`: a run's output (default: the newest run's).
+/// `cron:output APP|--global [RUN]`: a run's output (default: the newest run's).
 pub fn run_output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
-    let state = p.app_state(app)?;
+    let state = p.state()?;
+    let scope = p.scope(&state, app)?;
     let id = match id {
         Some(id) => id,
-        None => runs::runs(&state, app, None, 1)?.first().map(|r| r.id).with_context(|| no_runs(app))?,
+        None => runs::runs(&state, scope, None, 1)?.first().map(|r| r.id).with_context(|| no_runs(app))?,
     };
-    let text = runs::output(&state, app, id)?.with_context(|| no_runs(app))?;
+    let text = runs::output(&state, scope, id)?.with_context(|| no_runs(app))?;
     print!("{}", output::printable(&text));
     Ok(())
 }
@@ -98,6 +106,9 @@ fn no_runs(app: &str) -> String {
 /// output is shown and recorded. `scheduled`: the daemon's scheduler runs it. A task whose
 /// previous run still runs is not started again (recorded as not run, and an error).
 pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i32> {
+    if app == GLOBAL {
+        return run_platform(p, id, scheduled).await;
+    }
     let r = p.runner_for(app).await?;
     let (release, tasks) = app_tasks(&r.state, app)?;
     let release = release.with_context(|| format!("app '{app}' has not been deployed yet"))?;
@@ -140,10 +151,48 @@ pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i
     }
 }
 
-/// `cron:due` (the daemon's, once a minute): prints `APP ID` for each task due now.
+/// `cron:due` (the daemon's, once a minute): prints `APP ID` for each task due now (`--global`
+/// for the platform's own).
 pub fn due(p: &Platform) -> Result<()> {
     for (app, id) in crate::platform::scheduler::due(&p.state()?, now())? {
-        println!("{app} {id}");
+        println!("{} {id}", if app.is_empty() { GLOBAL } else { &app });
     }
     Ok(())
+}
+
+/// `cron:run --global ID`: a platform task, as a slipway command of its own (its output shown
+/// and recorded, as an app's task's is).
+async fn run_platform(p: &Platform, id: &str, scheduled: bool) -> Result<i32> {
+    let state = p.state()?;
+    let Some(task) = platform_tasks(&state)?.into_iter().find(|t| t.id == id) else {
+        bail!("there is no platform task {:?}; `cron:list --global` lists them", output::printable(id));
+    };
+    let trigger = if scheduled { "schedule" } else { "manual" };
+    let Some(_lock) = runs::try_lock(&p.data_dir, "global", &task.id)? else {
+        let run = runs::start(&state, "", &task, trigger)?;
+        runs::finish(&state, run, &Outcome::NotRun("its previous run still runs".into()), b"")?;
+        bail!("platform task {} was not started: its previous run still runs", task.id);
+    };
+    output::header(format!("Running platform task {}: {}", task.id, task.command));
+    let run = runs::start(&state, "", &task, trigger)?;
+    let out = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("--data-dir")
+        .arg(&p.data_dir)
+        .args(task.command.split_whitespace())
+        .output()
+        .await;
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => {
+            runs::finish(&state, run, &Outcome::NotRun(format!("cannot run it: {e}")), b"")?;
+            bail!("cannot run {}: {e}", task.command);
+        }
+    };
+    let mut captured = out.stdout.clone();
+    captured.extend_from_slice(&out.stderr);
+    crate::platform::runner::show_output(&out.stdout, false);
+    crate::platform::runner::show_output(&out.stderr, true);
+    let code = i64::from(out.status.code().unwrap_or(1));
+    runs::finish(&state, run, &Outcome::Exited(code), &captured)?;
+    Ok(code as i32)
 }

@@ -5,13 +5,12 @@ use anyhow::{bail, Result};
 use super::Platform;
 use crate::output;
 use crate::platform::names::validate_domain;
-use crate::platform::runner::Runner;
 use crate::platform::settings::{Global, GlobalSettings};
 
 /// `domains:add APP DOMAIN`
 pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
     let domain = &validate_domain(domain)?;
-    let mut r = p.runner_for(app).await?;
+    let r = p.runner_for(app).await?;
     // Every app answers at APP.GLOBAL_DOMAIN: no app may take another's (or its own again).
     let global = GlobalSettings::load(&r.state)?.domain;
     if let Some(owner) = domain.strip_suffix(&format!(".{global}")) {
@@ -20,7 +19,7 @@ pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
         }
     }
     r.state.add_domain(app, domain)?;
-    refresh_routes(&mut r, app).await?;
+    r.refresh_routes(app).await?;
     output::header(format!("{domain} now routes to {app}"));
     Ok(())
 }
@@ -28,9 +27,9 @@ pub async fn add(p: &Platform, app: &str, domain: &str) -> Result<()> {
 /// `domains:remove APP DOMAIN`
 pub async fn remove(p: &Platform, app: &str, domain: &str) -> Result<()> {
     let domain = &domain.to_ascii_lowercase();
-    let mut r = p.runner_for(app).await?;
+    let r = p.runner_for(app).await?;
     r.state.remove_domain(app, domain)?;
-    refresh_routes(&mut r, app).await?;
+    r.refresh_routes(app).await?;
     output::header(format!("{domain} no longer routes to {app}"));
     Ok(())
 }
@@ -51,14 +50,5 @@ pub fn set_global(p: &Platform, domain: &str) -> Result<()> {
     let domain = &validate_domain(domain)?;
     GlobalSettings::set(&p.state()?, Global::Domain, domain)?;
     output::header(format!("Apps answer at APP.{domain} from their next deploy or restart"));
-    Ok(())
-}
-
-/// Rewrites an app's router entry for its current web containers (after a domain change).
-async fn refresh_routes(r: &mut Runner, app: &str) -> Result<()> {
-    let ports: Vec<u16> = r.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
-    if !ports.is_empty() || r.router.has_app(app) {
-        r.router.set_app(app, &r.hosts(app)?, &ports).await?;
-    }
     Ok(())
 }

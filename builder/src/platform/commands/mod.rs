@@ -5,10 +5,12 @@
 pub mod acl;
 pub mod apps;
 pub mod builds;
+pub mod certs;
 pub mod checks;
 pub mod config;
 pub mod cron;
 pub mod domains;
+pub mod letsencrypt;
 pub mod logs;
 pub mod ps;
 pub mod releases;

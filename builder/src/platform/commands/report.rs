@@ -82,6 +82,16 @@ fn scheduled(state: &crate::platform::state::State) -> Result<()> {
             ));
         }
     }
+    for task in crate::platform::scheduler::platform_tasks(state)? {
+        let last = super::cron::last_run(state, "", &task.id)?;
+        let next = super::cron::next_run(&task);
+        lines.push(format!(
+            "{:<24} {} {:<14} last: {last:<34} next: {next}",
+            "--global",
+            task.id,
+            task.schedule.to_string()
+        ));
+    }
     output::header(format!("Scheduled tasks ({}, times in UTC)", lines.len()));
     for line in lines {
         println!("{line}");

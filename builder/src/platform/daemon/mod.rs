@@ -45,7 +45,7 @@ pub fn router_dir(data_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Asks the daemon to apply the router's configuration of `generation`, listening on `listen`.
-pub fn apply_router(data_dir: &Path, generation: &str, listen: &str) -> Result<()> {
+pub fn apply_router(data_dir: &Path, generation: &str, listen: &str, https_listen: &str) -> Result<()> {
     let path = socket_path(data_dir);
     let mut stream = UnixStream::connect(&path).with_context(|| {
         format!(
@@ -54,7 +54,7 @@ pub fn apply_router(data_dir: &Path, generation: &str, listen: &str) -> Result<(
         )
     })?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.write_all(format!("apply-router {generation} {listen}\n").as_bytes())?;
+    stream.write_all(format!("apply-router {generation} {listen} {https_listen}\n").as_bytes())?;
     let mut answer = String::new();
     BufReader::new(stream).read_line(&mut answer).context("the daemon did not answer")?;
     match answer.trim_end().strip_prefix("error: ") {
@@ -123,7 +123,7 @@ pub fn status(data_dir: &Path) -> Option<DaemonStatus> {
 /// start as the git user.
 pub fn router_service(data_dir: &Path) -> Box<dyn Service> {
     match router_dir(data_dir) {
-        Some(dir) => Box::new(RouterService(Router { dir, listen: String::new() })),
+        Some(dir) => Box::new(RouterService(Router { dir, ..Router::new(data_dir, "") })),
         None => Box::new(RouterService(Router::new(data_dir, ""))),
     }
 }
@@ -148,7 +148,7 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     let listener = UnixListener::bind(&path).with_context(|| format!("cannot listen on {}", path.display()))?;
     std::os::unix::fs::chown(&path, Some(0), Some(owner_gid))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660))?;
-    let router = Router { dir: run_path(data_dir, "router"), listen: String::new() };
+    let router = Router { dir: run_path(data_dir, "router"), ..Router::new(data_dir, "") };
     started_at();
     take_over(data_dir, &router)?;
     output::header(format!(
@@ -215,14 +215,15 @@ fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], reques
         return Ok(answer);
     }
     let parts: Vec<&str> = request.split(' ').collect();
-    let ["apply-router", generation, listen] = parts.as_slice() else {
+    let ["apply-router", generation, listen, https_listen] = parts.as_slice() else {
         bail!("unknown request {:?}", output::printable(request));
     };
     if generation.is_empty() || !generation.chars().all(|c| c.is_ascii_digit() || c == '-') {
         bail!("invalid generation {:?}", output::printable(generation));
     }
     super::names::validate_listen(listen)?;
-    let router = Router { dir: router.dir.clone(), listen: listen.to_string() };
+    super::names::validate_listen(https_listen)?;
+    let router = Router { dir: router.dir.clone(), listen: listen.to_string(), https_listen: https_listen.to_string() };
     router.render_from(&data_dir.join("nginx").join("apps"), generation)?;
     router.start_or_reload()?;
     Ok("ok".into())
@@ -331,10 +332,10 @@ fn take_over(data_dir: &Path, router: &Router) -> Result<()> {
             }
         }
     }
-    if let Some(listen) = theirs.configured_listen() {
+    if let Some((listen, https_listen)) = theirs.configured_listen() {
         if router.pid().is_none() {
             let generation = format!("{}", crate::units::unique_id());
-            let router = Router { dir: router.dir.clone(), listen };
+            let router = Router { dir: router.dir.clone(), listen, https_listen };
             router.render_from(&theirs.dir.join("apps"), &generation)?;
             router.start_or_reload()?;
         }
@@ -418,12 +419,14 @@ mod tests {
     #[test]
     fn requests_are_checked_before_anything_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let router = Router { dir: dir.path().join("run"), listen: String::new() };
+        let router = Router { dir: dir.path().join("run"), ..Router::new(dir.path(), "") };
         for bad in [
             "apply-router",
-            "apply-router 1 127.0.0.1:80 extra",
-            "apply-router 1;x 127.0.0.1:80",
-            "apply-router 1 127.0.0.1:80;location",
+            "apply-router 1 127.0.0.1:80",
+            "apply-router 1 127.0.0.1:80 127.0.0.1:443 extra",
+            "apply-router 1;x 127.0.0.1:80 127.0.0.1:443",
+            "apply-router 1 127.0.0.1:80;location 127.0.0.1:443",
+            "apply-router 1 127.0.0.1:80 127.0.0.1:443;x",
             "reload",
         ] {
             assert!(apply(dir.path(), &router, &[], bad).is_err(), "{bad}");

@@ -1,6 +1,7 @@
 //! The platform's one scheduler: every scheduled task runs from here, never from a timer of its
-//! own. Today that is app.json's `cron[]` entries, each a command run in a one-off container of
-//! the app's current release.
+//! own: app.json's `cron[]` entries, each a command run in a one-off container of the app's
+//! current release, and the platform's own tasks ([`platform_tasks`]: the daily Let's Encrypt
+//! renewal), each a slipway command, recorded under `--global`.
 //!
 //! `slipway daemon` asks once a minute which tasks are due ([`due`], in a command of its own
 //! that runs as the data dir's owner) and starts each as `cron:run APP ID --scheduled`. Every run
@@ -68,7 +69,15 @@ pub fn app_tasks(state: &State, app: &str) -> Result<(Option<Release>, Vec<CronT
     Ok((Some(release), tasks))
 }
 
-/// The tasks due at `now` (Unix seconds) as (app, id), each once however many of its runs were
+/// The platform's own tasks: `letsencrypt:auto-renew` every day while an app has Let's Encrypt.
+pub fn platform_tasks(state: &State) -> Result<Vec<CronTask>> {
+    if super::letsencrypt::enabled_apps(state)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![CronTask::new(super::letsencrypt::RENEW_SCHEDULE, "letsencrypt:auto-renew")?])
+}
+
+/// The tasks due at `now` (Unix seconds) as (app, id) (app "" for the platform's own), each once however many of its runs were
 /// missed; each one's last due time moves to `now`. A task seen for the first time counts from
 /// its release (at most 90 s back: one made by an older slipway does not run at once). Stopped
 /// apps' tasks wait until the app is started again.
@@ -86,17 +95,30 @@ pub fn due(state: &State, now: i64) -> Result<Vec<(String, String)>> {
             }
         };
         let since = release.map(|r| r.created_at).unwrap_or(now).max(now - 90);
-        for task in tasks {
-            let last = runs::last_due(state, &app, &task.id)?;
-            if task.schedule.next_after(last.unwrap_or(since)).is_some_and(|t| t <= now) {
-                runs::set_last_due(state, &app, &task.id, now)?;
-                due.push((app.clone(), task.id));
-            } else if last.is_none() {
-                runs::set_last_due(state, &app, &task.id, since)?;
-            }
+        due_of(state, &app, tasks, since, now, &mut due)?;
+    }
+    due_of(state, "", platform_tasks(state)?, now - 90, now, &mut due)?;
+    Ok(due)
+}
+
+fn due_of(
+    state: &State,
+    app: &str,
+    tasks: Vec<CronTask>,
+    since: i64,
+    now: i64,
+    due: &mut Vec<(String, String)>,
+) -> Result<()> {
+    for task in tasks {
+        let last = runs::last_due(state, app, &task.id)?;
+        if task.schedule.next_after(last.unwrap_or(since)).is_some_and(|t| t <= now) {
+            runs::set_last_due(state, app, &task.id, now)?;
+            due.push((app.to_string(), task.id));
+        } else if last.is_none() {
+            runs::set_last_due(state, app, &task.id, since)?;
         }
     }
-    Ok(due)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+pub mod vhost;
+
 use super::names::{is_safe_app_name, validate_domain, validate_listen};
+use vhost::{Challenge, Tls, Vhost};
 
 /// A host name that can never be an app's: it answers with the configuration's generation, so
 /// a reload can be awaited (nginx reloads asynchronously).
@@ -32,6 +35,8 @@ pub const ROUTER_USER: &str = "slipway-router";
 pub struct Router {
     pub dir: PathBuf,
     pub listen: String,
+    /// Where apps with a certificate are served over HTTPS.
+    pub https_listen: String,
 }
 
 fn nginx() -> Result<PathBuf> {
@@ -42,7 +47,13 @@ fn nginx() -> Result<PathBuf> {
 
 impl Router {
     pub fn new(data_dir: &Path, listen: &str) -> Router {
-        Router { dir: data_dir.join("nginx"), listen: listen.to_string() }
+        let https_listen = super::settings::https_beside(listen);
+        Router { dir: data_dir.join("nginx"), listen: listen.to_string(), https_listen }
+    }
+
+    /// The same router serving HTTPS on `https_listen`.
+    pub fn with_https(self, https_listen: &str) -> Router {
+        Router { https_listen: https_listen.to_string(), ..self }
     }
 
     fn main_conf(&self, generation: &str) -> String {
@@ -54,6 +65,7 @@ impl Router {
         };
         format!(
             "# Written by slipway; regenerated on every change.
+# https-listen {https}
 {user}worker_processes 1;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
@@ -79,42 +91,14 @@ http {{
     }}
 }}
 ",
-            listen = self.listen
-        )
-    }
-
-    fn app_conf(&self, app: &str, hosts: &[String], ports: &[u16]) -> String {
-        let servers: String = ports.iter().map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n")).collect();
-        let upstream = if ports.is_empty() { "    server 127.0.0.1:1 down;\n".to_string() } else { servers };
-        format!(
-            "# app {app}: written by slipway
-upstream slipway-{app} {{
-{upstream}    keepalive 32;
-}}
-server {{
-    listen {listen};
-    server_name {names};
-    location / {{
-        proxy_pass http://slipway-{app};
-        proxy_http_version 1.1;
-        proxy_set_header Connection \"\";
-        proxy_set_header Host $host;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-        proxy_set_header X-Request-Id $request_id;
-        proxy_next_upstream error timeout http_502 http_503 non_idempotent;
-        proxy_next_upstream_tries 3;
-        proxy_connect_timeout 5s;
-    }}
-}}
-",
             listen = self.listen,
-            names = hosts.join(" ")
+            https = self.https_listen
         )
     }
 
     fn ensure_layout(&self, generation: &str) -> Result<()> {
         validate_listen(&self.listen)?;
+        validate_listen(&self.https_listen)?;
         for sub in ["apps", "tmp"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
@@ -193,8 +177,9 @@ server {{
         let old_workers = match self.daemon_router() {
             Some(root) => {
                 validate_listen(&self.listen)?;
+                validate_listen(&self.https_listen)?;
                 let old = root.pid().map(children).unwrap_or_default();
-                super::daemon::apply_router(self.data_dir(), &generation, &self.listen)?;
+                super::daemon::apply_router(self.data_dir(), &generation, &self.listen, &self.https_listen)?;
                 old
             }
             None => {
@@ -216,7 +201,7 @@ server {{
     /// The router root's daemon runs for this data dir, when one does.
     fn daemon_router(&self) -> Option<Router> {
         let dir = super::daemon::router_dir(self.data_dir())?;
-        Some(Router { dir, listen: self.listen.clone() })
+        Some(Router { dir, ..self.clone() })
     }
 
     /// Whether nginx runs for this data dir (the daemon's or this user's).
@@ -230,20 +215,25 @@ server {{
     /// it is. Apps whose file went away are removed.
     pub fn render_from(&self, source: &Path, generation: &str) -> Result<()> {
         self.ensure_layout(generation)?;
+        let data_dir = source.parent().and_then(Path::parent).context("the router's source has no data dir")?;
         let mut kept = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(source).with_context(|| format!("cannot read {}", source.display()))? {
             let file = entry?.file_name().to_string_lossy().into_owned();
             let Some(app) = file.strip_suffix(".conf").filter(|a| is_safe_app_name(a)) else { continue };
-            let Some((hosts, ports)) = read_private(&source.join(&file)).as_deref().and_then(parse_app_conf) else {
+            let Some(mut site) = read_private(&source.join(&file)).and_then(|t| Vhost::parse(app, &t)) else {
                 crate::output::warn(format!("the router's entry for {app} is not one slipway wrote: left out"));
                 continue;
             };
-            let hosts: Vec<String> = hosts.into_iter().filter(|h| validate_domain(h).is_ok_and(|d| d == *h)).collect();
-            if hosts.is_empty() {
+            site.hosts.retain(|h| validate_domain(h).is_ok_and(|d| d == *h));
+            if site.hosts.is_empty() {
                 crate::output::warn(format!("the router's entry for {app} names no valid host: left out"));
                 continue;
             }
-            write_atomic(&self.dir.join("apps").join(&file), &self.app_conf(app, &hosts, &ports))?;
+            site.tls = match site.tls.take() {
+                Some(tls) => self.copy_certificate(data_dir, app, &site.hosts, &tls.hosts),
+                None => None,
+            };
+            write_atomic(&self.dir.join("apps").join(&file), &site.render(&self.listen, &self.https_listen))?;
             kept.insert(file);
         }
         for entry in std::fs::read_dir(self.dir.join("apps"))? {
@@ -255,11 +245,45 @@ server {{
         Ok(())
     }
 
-    /// The address a main configuration written here listens on, when it names a valid one.
-    pub fn configured_listen(&self) -> Option<String> {
+    /// Root's copy of an app's certificate (read without following links, checked again, and
+    /// written here, root's alone), serving those of `wanted` it names and the app has; None
+    /// (served over HTTP only, with a warning) when it does not check out.
+    fn copy_certificate(&self, data_dir: &Path, app: &str, hosts: &[String], wanted: &[String]) -> Option<Tls> {
+        let checked = (|| -> Result<Tls> {
+            let (chain, key) = super::certs::stored(data_dir, app)?.context("it has none stored")?;
+            let info = super::certs::inspect(&chain, &key)?;
+            let hosts: Vec<String> = wanted.iter().filter(|h| hosts.contains(h) && info.covers(h)).cloned().collect();
+            if hosts.is_empty() {
+                bail!("it names none of the hosts");
+            }
+            let dir = self.dir.join("certs");
+            std::fs::create_dir_all(&dir)?;
+            let (chain_path, key_path) = (dir.join(format!("{app}.crt")), dir.join(format!("{app}.key")));
+            write_private(&key_path, &key)?;
+            write_private(&chain_path, &chain)?;
+            Ok(Tls { hosts, chain: chain_path, key: key_path })
+        })();
+        match checked {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                crate::output::warn(format!("the certificate of {app} is not served ({e:#}): HTTP only"));
+                None
+            }
+        }
+    }
+
+    /// The addresses (HTTP, HTTPS) a main configuration written here listens on, when it names
+    /// valid ones (one from before HTTPS: the default beside HTTP).
+    pub fn configured_listen(&self) -> Option<(String, String)> {
         let text = read_private(&self.dir.join("nginx.conf"))?;
         let listen = text.lines().find_map(|l| l.trim().strip_prefix("listen ")?.strip_suffix(" default_server;"))?;
-        validate_listen(listen).is_ok().then(|| listen.to_string())
+        validate_listen(listen).ok()?;
+        let https = text.lines().find_map(|l| l.strip_prefix("# https-listen "));
+        let https = match https.filter(|h| validate_listen(h).is_ok()) {
+            Some(h) => h.to_string(),
+            None => super::settings::https_beside(listen),
+        };
+        Some((listen.to_string(), https))
     }
 
     /// Checks the configuration, then reloads nginx gracefully, or starts it when it is not
@@ -316,11 +340,11 @@ server {{
             })
             .cloned()
             .collect();
-        let hosts = &hosts[..];
+        let site = self.site(app, hosts, ports)?;
         std::fs::create_dir_all(self.dir.join("apps"))?;
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();
-        write_atomic(&path, &self.app_conf(app, hosts, ports))?;
+        write_atomic(&path, &site.render(&self.listen, &self.https_listen))?;
         if let Err(e) = self.apply() {
             match previous {
                 Some(p) => write_atomic(&path, &p)?,
@@ -342,32 +366,54 @@ server {{
         Ok(())
     }
 
+    /// An app's vhost: its certificate's hosts served over HTTPS, and the ACME answers it gives.
+    fn site(&self, app: &str, hosts: Vec<String>, ports: &[u16]) -> Result<Vhost> {
+        let data_dir = self.data_dir();
+        let tls = match super::certs::info(data_dir, app) {
+            Ok(Some(info)) => {
+                let covered: Vec<String> = info.covered(&hosts).into_iter().cloned().collect();
+                let (chain, key) = (super::certs::chain_path(data_dir, app), super::certs::key_path(data_dir, app));
+                (!covered.is_empty()).then_some(Tls { hosts: covered, chain, key })
+            }
+            Ok(None) => None,
+            Err(e) => {
+                crate::output::warn(format!("{e:#}: {app} is served over HTTP only"));
+                None
+            }
+        };
+        let challenges = challenges(data_dir, app);
+        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), tls, challenges })
+    }
+
     pub fn has_app(&self, app: &str) -> bool {
         self.dir.join("apps").join(format!("{app}.conf")).exists()
     }
 }
 
-/// A vhost [`Router::app_conf`] wrote, back to its host names and ports (None: not one of
-/// ours).
-fn parse_app_conf(text: &str) -> Option<(Vec<String>, Vec<u16>)> {
-    let mut hosts = None;
-    let mut ports = Vec::new();
-    for line in text.lines().map(str::trim) {
-        if let Some(names) = line.strip_prefix("server_name ").and_then(|n| n.strip_suffix(';')) {
-            hosts = Some(names.split_whitespace().map(str::to_string).collect());
-        } else if let Some(rest) = line.strip_prefix("server 127.0.0.1:") {
-            let (port, tail) = rest.split_once(' ')?;
-            if tail != "down;" {
-                ports.push(port.parse().ok()?);
-            }
-        }
-    }
-    Some((hosts?, ports))
+/// Where the HTTP-01 answers an app gives while Let's Encrypt validates it are kept: one
+/// `TOKEN KEY_AUTHORIZATION` line each.
+pub fn challenges_path(data_dir: &Path, app: &str) -> PathBuf {
+    data_dir.join("acme").join(format!("{app}.challenges"))
+}
+
+fn challenges(data_dir: &Path, app: &str) -> Vec<Challenge> {
+    let text = read_private(&challenges_path(data_dir, app)).unwrap_or_default();
+    text.lines().filter_map(|l| l.split_once(' ')).filter_map(|(t, k)| Challenge::new(t, k)).collect()
 }
 
 /// A small regular file's text, never through a link (root reads the git user's files so).
 fn read_private(path: &Path) -> Option<String> {
     crate::engine::fsutil::read_no_follow(path, 64 * 1024).ok().flatten()
+}
+
+/// A file of root's own (a certificate's key), mode 0600 from its first byte.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {
@@ -416,32 +462,36 @@ fn await_workers_closed(old: &[i32]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_vhost_parses_back_to_what_was_written() {
-        let r = Router { dir: PathBuf::from("/x"), listen: "127.0.0.1:80".into() };
-        let hosts = vec!["demo.example.com".to_string(), "www.example.com".to_string()];
-        let conf = r.app_conf("demo", &hosts, &[3001, 3002]);
-        assert_eq!(parse_app_conf(&conf), Some((hosts.clone(), vec![3001, 3002])));
-        assert_eq!(parse_app_conf(&r.app_conf("demo", &hosts, &[])), Some((hosts, vec![])));
-        assert_eq!(parse_app_conf("load_module /tmp/evil.so;\n"), None);
+    fn site(app: &str, hosts: &[&str], ports: &[u16]) -> Vhost {
+        let hosts = hosts.iter().map(|h| h.to_string()).collect();
+        Vhost { app: app.into(), hosts, ports: ports.to_vec(), tls: None, challenges: vec![] }
+    }
+
+    fn router(dir: &Path, listen: &str) -> Router {
+        Router::new(Path::new("/unused"), listen).with_https("127.0.0.1:8443").at(dir)
+    }
+
+    impl Router {
+        fn at(self, dir: &Path) -> Router {
+            Router { dir: dir.to_path_buf(), ..self }
+        }
     }
 
     #[test]
     fn roots_copy_is_rewritten_from_checked_data_and_never_read_through_links() {
         let dir = tempfile::tempdir().unwrap();
-        let source = dir.path().join("theirs");
+        let source = dir.path().join("data/nginx/apps");
         std::fs::create_dir_all(&source).unwrap();
-        let theirs = Router { dir: dir.path().to_path_buf(), listen: "127.0.0.1:80".into() };
-        let good = theirs.app_conf("good", &["good.example.com".to_string()], &[4000]);
+        let render = |v: &Vhost| v.render("127.0.0.1:80", "127.0.0.1:8443");
+        let good = render(&site("good", &["good.example.com"], &[4000]));
         // Extra directives ride along in a file slipway did not write: they are not copied.
         let extra = good.replace("keepalive 32;", "keepalive 32;\n    access_log /etc/shadow;");
         std::fs::write(source.join("good.conf"), &extra).unwrap();
-        let bad_hosts = theirs.app_conf("odd", &["x.example; location /".to_string()], &[4001]);
-        std::fs::write(source.join("odd.conf"), bad_hosts).unwrap();
+        std::fs::write(source.join("odd.conf"), render(&site("odd", &["x.example; location /"], &[4001]))).unwrap();
         std::fs::write(dir.path().join("secret"), "server_name leaked.example.com;\n").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), source.join("linked.conf")).unwrap();
         std::fs::write(source.join("Bad_Name.conf"), &good).unwrap();
-        let root = Router { dir: dir.path().join("root"), listen: "127.0.0.1:8080".into() };
+        let root = router(&dir.path().join("root"), "127.0.0.1:8080");
         root.render_from(&source, "1-2").unwrap();
         let mut files: Vec<String> = std::fs::read_dir(root.dir.join("apps"))
             .unwrap()
@@ -452,12 +502,39 @@ mod tests {
         let odd = std::fs::read_to_string(root.dir.join("apps/odd.conf")).unwrap();
         assert!(odd.contains("server_name location;") && !odd.contains("x.example"), "only valid names: {odd}");
         let copied = std::fs::read_to_string(root.dir.join("apps/good.conf")).unwrap();
-        assert_eq!(copied, root.app_conf("good", &["good.example.com".to_string()], &[4000]));
-        assert_eq!(root.configured_listen().as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(copied, site("good", &["good.example.com"], &[4000]).render("127.0.0.1:8080", "127.0.0.1:8443"));
+        assert_eq!(root.configured_listen(), Some(("127.0.0.1:8080".into(), "127.0.0.1:8443".into())));
         std::fs::remove_file(source.join("good.conf")).unwrap();
-        std::fs::write(source.join("odd.conf"), theirs.app_conf("odd", &["-;".to_string()], &[1])).unwrap();
+        std::fs::write(source.join("odd.conf"), render(&site("odd", &["-;"], &[1]))).unwrap();
         root.render_from(&source, "1-3").unwrap();
         assert!(!root.dir.join("apps/good.conf").exists(), "an app that went away is removed");
         assert!(!root.dir.join("apps/odd.conf").exists(), "an app with no valid host is left out");
+    }
+
+    #[test]
+    fn root_serves_a_certificate_only_once_it_checks_out_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let source = data.join("nginx/apps");
+        std::fs::create_dir_all(&source).unwrap();
+        let (chain, key) = crate::platform::certs::tests::self_signed(&["shop.example.com"]);
+        crate::platform::certs::store(&data, "shop", chain.as_bytes(), key.as_bytes()).unwrap();
+        let theirs = router(&data.join("nginx"), "127.0.0.1:80");
+        let site = theirs.site("shop", vec!["shop.example.com".into(), "shop.other.test".into()], &[4000]).unwrap();
+        assert_eq!(site.tls.as_ref().unwrap().hosts, ["shop.example.com"], "the hosts it names");
+        std::fs::write(source.join("shop.conf"), site.render("127.0.0.1:80", "127.0.0.1:8443")).unwrap();
+        let root = router(&dir.path().join("root"), "127.0.0.1:80");
+        root.render_from(&source, "1").unwrap();
+        let conf = std::fs::read_to_string(root.dir.join("apps/shop.conf")).unwrap();
+        let copy = root.dir.join("certs/shop.key");
+        assert!(conf.contains(&format!("ssl_certificate_key {};", copy.display())), "{conf}");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+        // The git user swaps the key for a link: root serves HTTP only, and reads nothing.
+        std::fs::remove_file(crate::platform::certs::key_path(&data, "shop")).unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", crate::platform::certs::key_path(&data, "shop")).unwrap();
+        root.render_from(&source, "2").unwrap();
+        let conf = std::fs::read_to_string(root.dir.join("apps/shop.conf")).unwrap();
+        assert!(!conf.contains("ssl_certificate") && conf.contains("proxy_pass"), "{conf}");
     }
 }
