@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts what building and testing slipway needs, when it is missing
-# (Debian/Ubuntu, as root or with sudo): tools, the Docker engine, debootstrap, musl-tools.
+# (Debian/Ubuntu, as root or with sudo): tools, the Docker engine, debootstrap, musl-tools,
+# nginx, sshd, and pebble (an ACME test server).
 set -euo pipefail
 sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -19,6 +20,9 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
+command -v openssl >/dev/null || need+=(openssl)
+# The HTTPS tests' ACME server and its DNS (pebble ships pebble-challtestsrv too).
+command -v pebble-challtestsrv >/dev/null || need+=(pebble)
 if [ ${#need[@]} -gt 0 ]; then
   echo "-----> Installing ${need[*]}"
   $sudo_cmd apt-get update -qq

@@ -97,3 +97,174 @@ fn an_apps_own_certificate_is_served_over_https_and_http_redirects() {
     assert!(https_get(&crt, &host, https_port).is_err(), "no HTTPS without a certificate");
     assert!(!p.slipway(&["certs:remove", app]).status.success(), "it has none now");
 }
+
+/// Debian's pebble (an RFC 8555 ACME server) and pebble-challtestsrv (its DNS: every name is
+/// 127.0.0.1), on loopback ports of their own; stopped when dropped.
+struct Pebble {
+    children: Vec<std::process::Child>,
+    directory: String,
+    management: u16,
+    /// The CA of pebble's own HTTPS listener (not of what it issues).
+    listener_ca: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Pebble {
+    /// `http_port`: where pebble connects to validate HTTP-01 (the router's HTTP port).
+    fn start(http_port: u16) -> Pebble {
+        for tool in ["pebble", "pebble-challtestsrv"] {
+            let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap();
+            assert!(found.status.success(), "{tool} is missing: apt-get install pebble (make test installs it)");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (listener_ca, listener_key) = certificate(dir.path(), "listener", &["127.0.0.1", "localhost"]);
+        let (acme, management, dns, dns_management) = (free_port(), free_port(), free_port(), free_port());
+        let config = serde_json::json!({"pebble": {
+            "listenAddress": format!("127.0.0.1:{acme}"),
+            "managementListenAddress": format!("127.0.0.1:{management}"),
+            "certificate": listener_ca, "privateKey": listener_key,
+            "httpPort": http_port, "tlsPort": free_port(),
+            "ocspResponderURL": "", "externalAccountBindingRequired": false
+        }});
+        std::fs::write(dir.path().join("pebble.json"), config.to_string()).unwrap();
+        let dns_server = Command::new("pebble-challtestsrv")
+            .args(["-dns01", &format!("127.0.0.1:{dns}"), "-http01", "", "-https01", "", "-tlsalpn01", ""])
+            .args(["-management", &format!("127.0.0.1:{dns_management}"), "-defaultIPv4", "127.0.0.1"])
+            .args(["-defaultIPv6", ""])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let pebble = Command::new("pebble")
+            .arg("-config")
+            .arg(dir.path().join("pebble.json"))
+            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .env("PEBBLE_VA_NOSLEEP", "1")
+            .env("PEBBLE_WFE_NONCEREJECT", "0")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let p = Pebble {
+            children: vec![dns_server, pebble],
+            directory: format!("https://127.0.0.1:{acme}/dir"),
+            management,
+            listener_ca,
+            _dir: dir,
+        };
+        let started = std::time::Instant::now();
+        while p.fetch(&p.directory).is_err() {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "pebble did not start");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        p
+    }
+
+    fn fetch(&self, url: &str) -> Result<String, String> {
+        let o = Command::new("curl").args(["-fsS", "--cacert"]).arg(&self.listener_ca).arg(url).output().unwrap();
+        if o.status.success() {
+            Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+        } else {
+            Err(text(&o))
+        }
+    }
+
+    /// The root that signs what pebble issues (it makes a new one each time it starts).
+    fn issuing_root(&self, dir: &Path) -> PathBuf {
+        let pem = self.fetch(&format!("https://127.0.0.1:{}/roots/0", self.management)).unwrap();
+        let path = dir.join("pebble-root.pem");
+        std::fs::write(&path, pem).unwrap();
+        path
+    }
+}
+
+impl Drop for Pebble {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The serial number of the certificate the router serves for `host`.
+fn served_serial(host: &str, port: u16) -> String {
+    let script = format!(
+        "openssl s_client -connect 127.0.0.1:{port} -servername {host} </dev/null 2>/dev/null | openssl x509 -noout -serial"
+    );
+    let o = Command::new("sh").args(["-c", &script]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Let's Encrypt's flow against a real ACME server: pebble validates HTTP-01 through the router
+/// (no always-valid switch), the issued certificate is served, HTTP redirects; a forced renewal
+/// serves a new certificate with no failed request meanwhile; a failed renewal is recorded and
+/// shown, the old certificate still served; the renewal is the scheduler's platform task.
+#[test]
+fn lets_encrypt_issues_through_the_router_and_renews_without_a_failed_request() {
+    let mut p = Platform::new();
+    let https_port = free_port();
+    p.ok(&["settings:set", "https-listen", &format!("127.0.0.1:{https_port}")]);
+    let pebble = Pebble::start(p.port);
+    let app = "t-acme";
+    p.create(app);
+    let le = |args: &[&str]| p.cmd(args).env("SSL_CERT_FILE", &pebble.listener_ca).output().unwrap();
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    let host = format!("{app}.slipway.test");
+    p.ok(&["letsencrypt:set", "--global", "server", &pebble.directory]);
+    p.ok(&["letsencrypt:set", "--global", "email", "ops@example.com"]);
+    let started = std::time::Instant::now();
+    let o = le(&["letsencrypt:enable", app]);
+    assert!(o.status.success(), "{}", text(&o));
+    eprintln!("letsencrypt:enable took {} ms", started.elapsed().as_millis());
+    let work = tempfile::tempdir().unwrap();
+    let root = pebble.issuing_root(work.path());
+    assert_eq!(https_get(&root, &host, https_port).unwrap().2, "null-greeting");
+    assert_eq!(http_head(p.port, &host).0, 301);
+    let list = p.ok(&["letsencrypt:list"]);
+    assert!(list.contains(app) && list.contains(&host), "{list}");
+    let report = p.ok(&["certs:report", app]);
+    assert!(report.contains("Pebble") || report.contains("pebble"), "issued by pebble: {report}");
+
+    // A renewal, forced (every certificate is due within 100 years), while requests run.
+    let before = served_serial(&host, https_port);
+    p.ok(&["letsencrypt:set", "--global", "renew-within", "36500"]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (stop, root, host) = (stop.clone(), root.clone(), host.clone());
+        std::thread::spawn(move || {
+            let (mut ok, mut failed) = (0, Vec::new());
+            for _ in 0..2000 {
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                match https_get(&root, &host, https_port) {
+                    Ok((_, 200, _)) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        })
+    };
+    let tasks = p.ok(&["cron:list", "--global"]);
+    let id = tasks.lines().nth(2).and_then(|l| l.split_whitespace().next()).unwrap().to_string();
+    assert!(tasks.contains("letsencrypt:auto-renew"), "{tasks}");
+    let o = le(&["cron:run", "--global", &id]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (ok, failed) = load.join().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&format!("Renewed {app}")), "{}", text(&o));
+    assert!(failed.is_empty() && ok > 0, "{ok} requests served, failed: {failed:?}");
+    eprintln!("{ok} HTTPS requests during the renewal, none failed");
+    assert_ne!(served_serial(&host, https_port), before, "the new certificate is served");
+    assert!(p.ok(&["cron:runs", "--global"]).contains("succeeded"));
+
+    // A renewal that fails is recorded and shown; the certificate in force keeps serving.
+    p.ok(&["letsencrypt:set", "--global", "server", &format!("https://127.0.0.1:{}/dir", free_port())]);
+    let o = le(&["letsencrypt:auto-renew"]);
+    assert!(!o.status.success() && text(&o).contains("cannot renew the certificate of t-acme"), "{}", text(&o));
+    let list = p.ok(&["letsencrypt:list"]);
+    assert!(list.lines().any(|l| l.starts_with(app) && l.contains("cannot register")), "{list}");
+    assert_eq!(https_get(&root, &host, https_port).unwrap().1, 200);
+
+    p.ok(&["letsencrypt:disable", app]);
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
+}
