@@ -521,3 +521,47 @@ fn restore_brings_apps_back_without_a_redeploy() {
     let again = p.ok(&["ps:restore", app]);
     assert!(again.contains("t-restore: v1 runs as it should"), "{again}");
 }
+
+/// A process that prints without pause: its container's log is rotated at `log-max-size`, and
+/// no more than `log-max-files` files are kept, so it never holds more than their product.
+#[test]
+fn a_chatty_apps_log_stays_under_the_configured_cap() {
+    let mut p = Platform::new();
+    p.ok(&["settings:set", "log-max-size", "200K"]);
+    p.ok(&["settings:set", "log-max-files", "2"]);
+    let app = "t-chatty";
+    p.create(app);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("app");
+    let o = Command::new("cp").arg("-r").arg(fixture("null/null-greeting")).arg(&dir).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let procfile = std::fs::read_to_string(dir.join("Procfile")).unwrap();
+    let chatty = "chatty: yes chatty-line-of-text | head -c 20000000; sleep 3600\n";
+    std::fs::write(dir.join("Procfile"), procfile + chatty).unwrap();
+    p.ok(&["deploy", app, dir.to_str().unwrap()]);
+    p.ok(&["ps:scale", app, "chatty=1"]);
+    let name = format!("{app}.chatty.1");
+    let log_path = docker(&["inspect", "-f", "{{.LogPath}}", &name]);
+    assert!(log_path.ends_with("-json.log"), "{log_path}");
+    let total = || -> u64 {
+        let dir = std::path::Path::new(&log_path).parent().unwrap();
+        let prefix = std::path::Path::new(&log_path).file_name().unwrap().to_string_lossy().into_owned();
+        std::fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    // 20 MB printed (a million lines): once it is done, its log holds at most 2 x 200 KB.
+    let started = Instant::now();
+    while docker(&["top", &name, "-o", "args"]).contains("yes chatty") && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    let kept = total();
+    eprintln!("20 MB printed; {kept} bytes of log kept");
+    assert!(kept > 100_000, "it did log: {kept}");
+    assert!(kept <= 2 * 200_000 + 16 * 1024, "the log holds {kept} bytes, over 2 x 200 KB");
+    assert!(std::path::Path::new(&format!("{log_path}.1")).exists(), "it was rotated");
+}

@@ -285,7 +285,7 @@ pub async fn build(engine: &Engine, b: &ContainerBuild) -> Result<ContainerBuild
             nano_cpus: b.cpus.map(|c| (c * 1e9) as i64),
             // Compilers and package managers fork a lot, but a fork bomb stops here.
             pids_limit: Some(BUILD_PIDS_LIMIT),
-            log_config: Some(crate::containers::docker::rotated_logs()),
+            log_config: Some(crate::containers::docker::rotated_logs(Default::default())),
             ..Default::default()
         }),
         ..Default::default()

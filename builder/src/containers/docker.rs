@@ -386,12 +386,29 @@ pub fn loopback_port(container_port: u16, host_port: u16) -> HashMap<String, Opt
     HashMap::from([(format!("{container_port}/tcp"), Some(vec![binding]))])
 }
 
-/// The log settings of every container slipway starts: Docker's json-file driver, rotated at
-/// 10 MB and keeping 3 files, so no container's log can fill the disk.
-pub fn rotated_logs() -> bollard::models::HostConfigLogConfig {
+/// How big a container's log may grow: rotated at `max_size` bytes, `max_files` files kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for LogLimits {
+    /// 10 MB x 3 files (builds, and apps unless `log-max-size`/`log-max-files` say otherwise).
+    fn default() -> LogLimits {
+        LogLimits { max_size: 10_000_000, max_files: 3 }
+    }
+}
+
+/// The log settings of every container slipway starts: Docker's json-file driver, rotated, so
+/// no container's log can fill the disk.
+pub fn rotated_logs(limits: LogLimits) -> bollard::models::HostConfigLogConfig {
     bollard::models::HostConfigLogConfig {
         typ: Some("json-file".into()),
-        config: Some(HashMap::from([("max-size".into(), "10m".into()), ("max-file".into(), "3".into())])),
+        config: Some(HashMap::from([
+            ("max-size".into(), limits.max_size.to_string()),
+            ("max-file".into(), limits.max_files.to_string()),
+        ])),
     }
 }
 

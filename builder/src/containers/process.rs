@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 
-use super::docker::{loopback_port, rotated_logs, Engine, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
+use super::docker::{loopback_port, rotated_logs, Engine, LogLimits, LABEL_APP, LABEL_MANAGED, LABEL_ROLE};
 use super::image::BuildKind;
 
 /// The port buildpack apps listen on inside their containers (`PORT`).
@@ -41,6 +41,8 @@ pub struct ProcessSpec {
     pub pids: Option<u32>,
     /// Restart on failure (up to 10 times), as Dokku's processes do; one-offs do not.
     pub restart: bool,
+    /// How big its log may grow.
+    pub logs: LogLimits,
 }
 
 /// The port an app listens on inside its container: a Dockerfile image's first EXPOSEd port,
@@ -114,7 +116,7 @@ impl ProcessSpec {
                 memory,
                 memory_swap: memory,
                 nano_cpus: self.cpus.map(|c| (c * 1e9) as i64),
-                log_config: Some(rotated_logs()),
+                log_config: Some(rotated_logs(self.logs)),
                 pids_limit: self.pids.map(i64::from),
                 ..Default::default()
             }),

@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
 
-use crate::containers::docker::{Engine, LABEL_APP, LABEL_ROLE};
+use crate::containers::docker::{Engine, LogLimits, LABEL_APP, LABEL_ROLE};
 use crate::containers::loader;
 use crate::containers::process::{self, ProcessSpec};
 use crate::output;
@@ -189,6 +189,7 @@ impl Runner {
             cpus: limits.cpus,
             pids: Some(global.pids_limit),
             restart: one_off.is_none(),
+            logs: LogLimits { max_size: global.log_max_size, max_files: global.log_max_files },
         };
         if release.build.is_dockerfile() {
             // No /start in a Dockerfile image to read ENV_PATH: the engine, mounted, loads it.

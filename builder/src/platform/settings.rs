@@ -39,10 +39,14 @@ pub enum Global {
     LockWait,
     /// Where the router serves HTTPS for apps with a certificate.
     HttpsListen,
+    /// An app container's log file is rotated at this size.
+    LogMaxSize,
+    /// Rotated log files kept per app container (the current one included).
+    LogMaxFiles,
 }
 
 impl Global {
-    pub const ALL: [Global; 13] = [
+    pub const ALL: [Global; 15] = [
         Global::KeepReleases,
         Global::StopTimeout,
         Global::GitAutoCreate,
@@ -53,6 +57,8 @@ impl Global {
         Global::MaxPushSize,
         Global::LockWait,
         Global::HttpsListen,
+        Global::LogMaxSize,
+        Global::LogMaxFiles,
         Global::Domain,
         Global::RouterListen,
         Global::Stack,
@@ -79,6 +85,8 @@ impl Global {
             Global::Stack => "stack",
             Global::LockWait => "lock-wait",
             Global::HttpsListen => "https-listen",
+            Global::LogMaxSize => "log-max-size",
+            Global::LogMaxFiles => "log-max-files",
         }
     }
 
@@ -95,6 +103,8 @@ impl Global {
             Global::Domain => "slipway.localhost".into(),
             Global::Stack => Stack::default_stack().name.into(),
             Global::LockWait => "600".into(),
+            Global::LogMaxSize => "10M".into(),
+            Global::LogMaxFiles => "3".into(),
             Global::HttpsListen => https_beside(&Global::RouterListen.default_value()),
             Global::RouterListen => {
                 if crate::sys::is_root() {
@@ -120,6 +130,10 @@ impl Global {
             Global::PidsLimit => value.parse::<u32>().is_ok_and(|n| n >= 16),
             Global::StopTimeout => value.parse::<u32>().is_ok(),
             Global::LockWait => value.parse::<u32>().is_ok_and(|n| n <= 86_400),
+            Global::LogMaxFiles => value.parse::<u32>().is_ok_and(|n| (1..=100).contains(&n)),
+            Global::LogMaxSize => {
+                crate::units::parse_size(value).is_ok_and(|n| (100_000..=10_000_000_000).contains(&n))
+            }
             // Docker's smallest memory limit is 6 MB.
             Global::MemoryLimit | Global::BuildMemoryLimit | Global::MaxPushSize => {
                 crate::units::parse_size(value).is_ok_and(|n| (6_000_000..=1_000_000_000_000).contains(&n))
@@ -130,7 +144,7 @@ impl Global {
             Global::Stack => return Stack::named(value).map(|_| ()),
         };
         if !valid {
-            bail!("{value:?} is not a valid value for {} (https-listen: IP:PORT; keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; lock-wait: seconds up to 86400; git.auto-create: true or false)", self.key());
+            bail!("{value:?} is not a valid value for {} (https-listen: IP:PORT; log-max-size: a size from 100K to 10G; log-max-files: 1 to 100; keep-releases, max-scale: 1 or more; pids-limit: 16 or more; memory-limit, build-memory-limit, max-push-size: a size from 6M to 1000G, e.g. 1G; stop-timeout: seconds; lock-wait: seconds up to 86400; git.auto-create: true or false)", self.key());
         }
         Ok(())
     }
@@ -156,6 +170,9 @@ pub struct GlobalSettings {
     pub router_listen: String,
     /// Where apps with a certificate are served over HTTPS.
     pub https_listen: String,
+    /// An app container's log: rotated at this many bytes, this many files kept.
+    pub log_max_size: u64,
+    pub log_max_files: u32,
 }
 
 /// The default HTTPS address beside the router's HTTP one: port 443 on the same address when
@@ -201,6 +218,8 @@ impl GlobalSettings {
                     }
                 }
             },
+            log_max_size: size(Global::LogMaxSize)?,
+            log_max_files: number(Global::LogMaxFiles)?,
             https_listen: match state.setting("", Global::HttpsListen.key())? {
                 Some(listen) if super::names::validate_listen(&listen).is_ok() => listen,
                 _ => https_beside(&get(Global::RouterListen)?),
