@@ -565,3 +565,25 @@ fn a_chatty_apps_log_stays_under_the_configured_cap() {
     assert!(kept <= 2 * 200_000 + 16 * 1024, "the log holds {kept} bytes, over 2 x 200 KB");
     assert!(std::path::Path::new(&format!("{log_path}.1")).exists(), "it was rotated");
 }
+
+/// `slipway cleanup` removes release images beyond `keep-releases` and leaves the running one;
+/// `report` shows what images, caches and logs take.
+#[test]
+fn cleanup_frees_old_release_images_and_report_shows_disk() {
+    let mut p = Platform::new();
+    let app = "t-cleanup";
+    p.create(app);
+    let source = fixture("null/null-greeting");
+    for _ in 0..2 {
+        p.ok(&["deploy", app, source.to_str().unwrap()]);
+    }
+    let images = || docker(&["images", "-q", "--filter", &format!("label=io.slipway.app={app}")]).lines().count();
+    assert_eq!(images(), 2, "two releases kept for rollback");
+    let report = p.ok(&["report"]);
+    assert!(report.contains("release images") && report.contains("container logs"), "{report}");
+    p.ok(&["settings:set", "keep-releases", "1"]);
+    let out = p.ok(&["cleanup"]);
+    assert!(out.contains("1 release image(s) removed"), "{out}");
+    assert_eq!(images(), 1);
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()), "the running release is untouched");
+}

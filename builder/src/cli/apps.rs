@@ -251,8 +251,12 @@ pub enum HostCommand {
         #[arg(allow_hyphen_values = true)]
         app: String,
     },
-    #[command(about = "What runs and what is down: the daemon, router, sshd, and each app's processes")]
+    #[command(
+        about = "What runs and what is down: the daemon, router, sshd, scheduler, each app's processes, cron tasks, disk"
+    )]
     Report,
+    #[command(about = "Free disk: release images beyond keep-releases, exited containers, untagged images")]
+    Cleanup,
     #[command(name = "cron:due", hide = true, about = "Print the cron tasks due now (the daemon's scheduler)")]
     CronDue,
     #[command(name = "ssh-command", hide = true)]
@@ -428,6 +432,7 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
             return cmd::report::report(p, &services).await;
         }
         C::CronDue => cmd::cron::due(p)?,
+        C::Cleanup => cmd::report::cleanup(p).await?,
         C::SshDispatch { key, role } => return super::ssh_dispatch(p, Caller { key, role }).await,
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
     }

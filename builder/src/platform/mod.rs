@@ -11,6 +11,7 @@ pub mod checks;
 pub mod commands;
 pub mod daemon;
 pub mod deploy;
+pub mod disk;
 pub mod letsencrypt;
 pub mod lock;
 pub mod names;

@@ -60,6 +60,9 @@ pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> 
         println!("{app:<24} v{:<4} {}", release.version, parts.join(" "));
     }
     scheduled(&r.state)?;
+    let usage = crate::platform::disk::usage(&r.engine, daemon::docker_files(&p.data_dir)).await?;
+    output::header("Disk");
+    show_usage(&usage);
     if down > 0 {
         output::warn(format!("{down} part(s) that should run do not (marked DOWN)"));
         return Ok(1);
@@ -96,5 +99,30 @@ fn scheduled(state: &crate::platform::state::State) -> Result<()> {
     for line in lines {
         println!("{line}");
     }
+    Ok(())
+}
+
+fn show_usage(u: &crate::platform::disk::Usage) {
+    let bytes = |b: Option<u64>| {
+        b.map(output::size).unwrap_or_else(|| "unknown (Docker's files are root's: start the daemon)".into())
+    };
+    println!("{:<24} {} in {} image(s)", "release images", output::size(u.release_images.1), u.release_images.0);
+    println!("{:<24} {} in {} image(s)", "stack images", output::size(u.stack_images.1), u.stack_images.0);
+    println!("{:<24} {} in {} volume(s)", "build caches", bytes(u.caches.1), u.caches.0);
+    println!("{:<24} {}", "container logs", bytes(u.logs));
+}
+
+/// `slipway cleanup`: frees what running apps and their rollbacks do not need.
+pub async fn cleanup(p: &Platform) -> Result<()> {
+    let r = crate::platform::runner::Runner::open(&p.data_dir, p.router_listen.clone()).await?;
+    let (before, after) = crate::platform::disk::cleanup(&r).await?;
+    let freed =
+        (before.release_images.1 + before.stack_images.1).saturating_sub(after.release_images.1 + after.stack_images.1);
+    output::header(format!(
+        "Cleaned up: {} release image(s) removed, {} freed; images of running releases and the last keep-releases stay",
+        before.release_images.0.saturating_sub(after.release_images.0),
+        output::size(freed)
+    ));
+    show_usage(&after);
     Ok(())
 }

@@ -119,6 +119,18 @@ pub fn status(data_dir: &Path) -> Option<DaemonStatus> {
     Some(DaemonStatus { pid: pid.parse().ok()?, since: since.parse().ok()?, services })
 }
 
+/// Bytes of slipway's container logs and build caches, as the daemon (root) measures them;
+/// None without a daemon.
+pub fn docker_files(data_dir: &Path) -> Option<(u64, u64)> {
+    let mut stream = UnixStream::connect(socket_path(data_dir)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    stream.write_all(b"disk\n").ok()?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer).ok()?;
+    let (logs, caches) = answer.trim_end().strip_prefix("ok ")?.split_once(' ')?;
+    Some((logs.parse().ok()?, caches.parse().ok()?))
+}
+
 /// The router serving `data_dir`, as a service: root's when a daemon runs, else the one deploys
 /// start as the git user.
 pub fn router_service(data_dir: &Path) -> Box<dyn Service> {
@@ -186,9 +198,9 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     Ok(0)
 }
 
-/// One request: `apply-router GENERATION LISTEN` (answered `ok` or `error: WHY`), or `status`
-/// (answered `ok PID STARTED_AT;NAME=running;NAME=down...`: what root sees of the services,
-/// which the git user cannot read).
+/// One request: `apply-router GENERATION LISTEN HTTPS_LISTEN` (answered `ok` or `error: WHY`),
+/// `status` (answered `ok PID STARTED_AT;NAME=running;NAME=down...`: what root sees of the
+/// services, which the git user cannot read), or `disk` (`ok LOG_BYTES CACHE_BYTES`).
 fn serve(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], stream: UnixStream) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut line = String::new();
@@ -213,6 +225,10 @@ fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], reques
         let scheduling = ticked + 150 >= crate::units::now() as u64;
         answer += if scheduling { ";scheduler=running" } else { ";scheduler=down" };
         return Ok(answer);
+    }
+    if request == "disk" {
+        let (logs, caches) = super::disk::measure_docker_files().context("cannot read Docker's files")?;
+        return Ok(format!("ok {logs} {caches}"));
     }
     let parts: Vec<&str> = request.split(' ').collect();
     let ["apply-router", generation, listen, https_listen] = parts.as_slice() else {
