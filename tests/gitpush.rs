@@ -802,6 +802,9 @@ fn the_daemon_runs_the_router_outside_the_docker_group() {
 
     let (_daemon, router_dir) = start_daemon(&s);
     assert_eq!(s.get(app).unwrap(), (200, "null-greeting".to_string()), "served by root's router");
+    // Its access log is root's router's: the daemon hands it out.
+    let log = text(&s.ssh(&s.key, &format!("logs {app} --router")));
+    assert!(log.contains("==> access log <==") && log.contains("\"GET / HTTP/1.0\" 200"), "{log}");
     // A change (as the git user) goes through the daemon.
     let o = s.slipway(&["ps:scale", app, "web=2"]);
     assert!(o.status.success(), "{}", text(&o));

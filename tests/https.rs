@@ -86,6 +86,9 @@ fn an_apps_own_certificate_is_served_over_https_and_http_redirects() {
     );
     let report = p.ok(&["certs:report", app]);
     assert!(report.contains("Ssl enabled:") && report.contains(&host) && report.contains("days left"), "{report}");
+    // The router keeps the app's own access log, HTTP and HTTPS requests alike.
+    let log = p.ok(&["logs", app, "--router"]);
+    assert!(log.contains("\"GET /some/path?q=1 HTTP/1.1\" 301") && log.contains("\"GET / HTTP/2.0\" 200"), "{log}");
 
     // A new release keeps the certificate.
     p.ok(&["config:set", app, "GREETING=over tls"]);

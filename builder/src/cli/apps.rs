@@ -84,6 +84,9 @@ pub enum AppCommand {
         num: Option<usize>,
         #[arg(short = 'p', long = "ps")]
         process_type: Option<String>,
+        /// The router's access and error logs of the app instead (nginx:access-logs)
+        #[arg(long, conflicts_with_all = ["tail", "process_type"])]
+        router: bool,
     },
     #[command(about = "Run a one-off command in a container of the current release")]
     Run {
@@ -372,7 +375,8 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::PsReport { app } => cmd::ps::report(p, &app).await?,
         C::Releases { app } => cmd::releases::releases(p, &app)?,
         C::Rollback { app, release } => cmd::releases::rollback(p, &app, release.as_deref()).await?,
-        C::Logs { app, tail, num, process_type } => {
+        C::Logs { app, router: true, num, .. } => cmd::logs::router_logs(p, &app, num.unwrap_or(100)).await?,
+        C::Logs { app, tail, num, process_type, router: false } => {
             cmd::logs::logs(p, &app, tail, num, process_type.as_deref()).await?
         }
         C::Run { app, command } => return cmd::logs::run(p, &app, command).await,

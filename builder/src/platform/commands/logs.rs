@@ -23,6 +23,13 @@ pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
     Ok(r.one_off(&release, command, &env_dir, crate::platform::runner::show_output).await? as i32)
 }
 
+/// `logs APP --router [-n N]`: the router's access and error log lines of the app.
+pub async fn router_logs(p: &Platform, app: &str, lines: usize) -> Result<()> {
+    let r = p.runner_for(app).await?;
+    print!("{}", r.router.log_tail(app, lines)?);
+    Ok(())
+}
+
 /// `logs APP [-t] [-n N] [-p TYPE]`
 pub async fn logs(p: &Platform, app: &str, follow: bool, lines: Option<usize>, kind: Option<&str>) -> Result<()> {
     stream_logs(&p.runner_for(app).await?, app, follow, lines, kind).await

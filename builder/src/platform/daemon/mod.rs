@@ -131,6 +131,19 @@ pub fn docker_files(data_dir: &Path) -> Option<(u64, u64)> {
     Some((logs.parse().ok()?, caches.parse().ok()?))
 }
 
+/// The last lines of an app's router logs, which the daemon's router keeps (root's files).
+pub fn router_log(data_dir: &Path, app: &str, lines: usize) -> Result<String> {
+    let mut stream = UnixStream::connect(socket_path(data_dir)).context("`slipway daemon` is not answering")?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    stream.write_all(format!("router-log {app} {lines}\n").as_bytes())?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(stream, 16 * 1024 * 1024), &mut answer)?;
+    match answer.strip_prefix("error: ") {
+        Some(message) => bail!("{}", message.trim_end()),
+        None => Ok(answer.strip_prefix("ok\n").unwrap_or(&answer).to_string()),
+    }
+}
+
 /// The router serving `data_dir`, as a service: root's when a daemon runs, else the one deploys
 /// start as the git user.
 pub fn router_service(data_dir: &Path) -> Box<dyn Service> {
@@ -226,6 +239,11 @@ fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], reques
         answer += if scheduling { ";scheduler=running" } else { ";scheduler=down" };
         return Ok(answer);
     }
+    if let Some(rest) = request.strip_prefix("router-log ") {
+        let (app, lines) = rest.split_once(' ').context("router-log APP LINES")?;
+        let lines: usize = lines.parse().context("router-log APP LINES")?;
+        return Ok(format!("ok\n{}", router.log_tail(app, lines.min(100_000))?.trim_end()));
+    }
     if request == "disk" {
         let (logs, caches) = super::disk::measure_docker_files().context("cannot read Docker's files")?;
         return Ok(format!("ok {logs} {caches}"));
@@ -306,6 +324,10 @@ fn schedule(data_dir: &Path) {
             Err(e) => output::warn(format!("the scheduler cannot tell what is due: {e:#}")),
         }
         LAST_TICK.store(crate::units::now() as u64, Ordering::SeqCst);
+        let router = Router { dir: run_path(data_dir, "router"), ..Router::new(data_dir, "") };
+        if let Err(e) = router.rotate_logs(Default::default()) {
+            output::warn(format!("cannot rotate the router's logs: {e:#}"));
+        }
         let into_minute = crate::units::now().rem_euclid(60) as u64;
         std::thread::sleep(Duration::from_secs(61 - into_minute.min(60)));
     }

@@ -99,7 +99,7 @@ http {{
     fn ensure_layout(&self, generation: &str) -> Result<()> {
         validate_listen(&self.listen)?;
         validate_listen(&self.https_listen)?;
-        for sub in ["apps", "tmp"] {
+        for sub in ["apps", "tmp", "logs"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
         write_atomic(&self.dir.join("nginx.conf"), &self.main_conf(generation))
@@ -191,6 +191,10 @@ http {{
         };
         self.await_generation(&generation)?;
         await_workers_closed(&old_workers);
+        if self.daemon_router().is_none() {
+            // The daemon rotates its router's logs every minute; without it, each change does.
+            self.rotate_logs(Default::default())?;
+        }
         Ok(())
     }
 
@@ -233,6 +237,7 @@ http {{
                 Some(tls) => self.copy_certificate(data_dir, app, &site.hosts, &tls.hosts),
                 None => None,
             };
+            site.logs = Some(self.dir.join("logs"));
             write_atomic(&self.dir.join("apps").join(&file), &site.render(&self.listen, &self.https_listen))?;
             kept.insert(file);
         }
@@ -382,7 +387,59 @@ http {{
             }
         };
         let challenges = challenges(data_dir, app);
-        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), tls, challenges })
+        let logs = Some(self.dir.join("logs"));
+        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), tls, challenges, logs })
+    }
+
+    /// Rotates the per-app access and error logs past `limits.max_size` (`.1`, `.2`, ... up to
+    /// `max_files` files each), then has nginx reopen them.
+    pub fn rotate_logs(&self, limits: crate::containers::docker::LogLimits) -> Result<()> {
+        let dir = self.dir.join("logs");
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(()) };
+        let mut rotated = false;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let big = entry.metadata().map(|m| m.is_file() && m.len() > limits.max_size).unwrap_or(false);
+            if !name.ends_with(".log") || !big {
+                continue;
+            }
+            for n in (1..limits.max_files.max(1)).rev() {
+                let from = if n == 1 { dir.join(&name) } else { dir.join(format!("{name}.{}", n - 1)) };
+                let _ = std::fs::rename(from, dir.join(format!("{name}.{n}")));
+            }
+            if limits.max_files <= 1 {
+                let _ = std::fs::remove_file(dir.join(&name));
+            }
+            rotated = true;
+        }
+        if rotated && self.pid().is_some() {
+            self.run_nginx(&["-s", "reopen"])?;
+        }
+        Ok(())
+    }
+
+    /// The last `lines` lines of an app's access log, then of its error log.
+    pub fn log_tail(&self, app: &str, lines: usize) -> Result<String> {
+        if !is_safe_app_name(app) {
+            bail!("{app:?} is not an app name");
+        }
+        if let Some(root) = self.daemon_router() {
+            if root.dir != self.dir {
+                return super::daemon::router_log(self.data_dir(), app, lines);
+            }
+        }
+        let mut out = String::new();
+        for kind in ["access", "error"] {
+            let path = self.dir.join("logs").join(format!("{app}.{kind}.log"));
+            let text = crate::engine::fsutil::read_no_follow(&path, 64 * 1024 * 1024)?.unwrap_or_default();
+            let all: Vec<&str> = text.lines().collect();
+            out += &format!("==> {kind} log <==\n");
+            for line in &all[all.len().saturating_sub(lines)..] {
+                out += &crate::output::printable(line);
+                out.push('\n');
+            }
+        }
+        Ok(out)
     }
 
     pub fn has_app(&self, app: &str) -> bool {
@@ -464,7 +521,7 @@ mod tests {
 
     fn site(app: &str, hosts: &[&str], ports: &[u16]) -> Vhost {
         let hosts = hosts.iter().map(|h| h.to_string()).collect();
-        Vhost { app: app.into(), hosts, ports: ports.to_vec(), tls: None, challenges: vec![] }
+        Vhost { app: app.into(), hosts, ports: ports.to_vec(), tls: None, challenges: vec![], logs: None }
     }
 
     fn router(dir: &Path, listen: &str) -> Router {
@@ -502,13 +559,38 @@ mod tests {
         let odd = std::fs::read_to_string(root.dir.join("apps/odd.conf")).unwrap();
         assert!(odd.contains("server_name location;") && !odd.contains("x.example"), "only valid names: {odd}");
         let copied = std::fs::read_to_string(root.dir.join("apps/good.conf")).unwrap();
-        assert_eq!(copied, site("good", &["good.example.com"], &[4000]).render("127.0.0.1:8080", "127.0.0.1:8443"));
+        let expected = Vhost { logs: Some(root.dir.join("logs")), ..site("good", &["good.example.com"], &[4000]) };
+        assert_eq!(copied, expected.render("127.0.0.1:8080", "127.0.0.1:8443"));
         assert_eq!(root.configured_listen(), Some(("127.0.0.1:8080".into(), "127.0.0.1:8443".into())));
         std::fs::remove_file(source.join("good.conf")).unwrap();
         std::fs::write(source.join("odd.conf"), render(&site("odd", &["-;"], &[1]))).unwrap();
         root.render_from(&source, "1-3").unwrap();
         assert!(!root.dir.join("apps/good.conf").exists(), "an app that went away is removed");
         assert!(!root.dir.join("apps/odd.conf").exists(), "an app with no valid host is left out");
+    }
+
+    #[test]
+    fn router_logs_are_rotated_and_keep_a_bounded_number_of_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = router(dir.path(), "127.0.0.1:80");
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        let limits = crate::containers::docker::LogLimits { max_size: 10, max_files: 3 };
+        for round in 0..5 {
+            std::fs::write(dir.path().join("logs/demo.access.log"), format!("round {round} of a long line\n")).unwrap();
+            r.rotate_logs(limits).unwrap();
+        }
+        let mut files: Vec<String> = std::fs::read_dir(dir.path().join("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, ["demo.access.log.1", "demo.access.log.2"]);
+        let newest = std::fs::read_to_string(dir.path().join("logs/demo.access.log.1")).unwrap();
+        assert!(newest.starts_with("round 4"), "{newest}");
+        std::fs::write(dir.path().join("logs/demo.access.log"), "GET / 200\nGET /b 404\n").unwrap();
+        let tail = r.log_tail("demo", 1).unwrap();
+        assert!(tail.contains("GET /b 404") && !tail.contains("GET / 200"), "{tail}");
+        assert!(r.log_tail("../x", 1).is_err());
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Vhost {
     pub ports: Vec<u16>,
     pub tls: Option<Tls>,
     pub challenges: Vec<Challenge>,
+    /// Where its access and error logs go (`APP.access.log`, `APP.error.log`); not read back.
+    pub logs: Option<PathBuf>,
 }
 
 const PROXY: &str = "        proxy_pass http://slipway-{app};
@@ -75,6 +77,15 @@ impl Vhost {
                 )
             })
             .collect();
+        let logs = match &self.logs {
+            Some(dir) => format!(
+                "    access_log {0}/{app}.access.log;\n    error_log {0}/{app}.error.log warn;\n",
+                dir.display()
+            ),
+            None => String::new(),
+        };
+        // Each HTTP server: its logs, then the ACME answers.
+        let challenges = logs.clone() + &challenges;
         let tls_hosts = self.tls.as_ref().map(|t| t.hosts.clone()).unwrap_or_default();
         let plain: Vec<&String> = self.hosts.iter().filter(|h| !tls_hosts.contains(h)).collect();
         let mut text =
@@ -94,9 +105,9 @@ impl Vhost {
                 "server {{\n    listen {listen};\n    server_name {names};\n{challenges}    location / {{ return 301 https://$host{port}$request_uri; }}\n}}\n"
             );
             text += &format!(
-                "server {{\n    listen {https_listen} ssl http2;\n    server_name {names};\n    ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_cache shared:slipway:10m;\n    location / {{\n{proxy}    }}\n}}\n",
+                "server {{\n    listen {https_listen} ssl http2;\n    server_name {names};\n{logs}    ssl_certificate {};\n    ssl_certificate_key {};\n    ssl_protocols TLSv1.2 TLSv1.3;\n    ssl_session_cache shared:slipway:10m;\n    location / {{\n{proxy}    }}\n}}\n",
                 tls.chain.display(),
-                tls.key.display()
+                tls.key.display(),
             );
         }
         text
@@ -144,7 +155,7 @@ impl Vhost {
             return None;
         }
         let tls = tls_hosts.map(|hosts| Tls { hosts, chain: PathBuf::new(), key: PathBuf::new() });
-        Some(Vhost { app: app.to_string(), hosts, ports, tls, challenges })
+        Some(Vhost { app: app.to_string(), hosts, ports, tls, challenges, logs: None })
     }
 }
 
@@ -163,6 +174,7 @@ mod tests {
                 key: "/c/demo.key".into(),
             }),
             challenges: vec![Challenge::new("tok-EN_1", "tok-EN_1.thumb_PRINT").unwrap()],
+            logs: None,
         }
     }
 
@@ -179,6 +191,15 @@ mod tests {
         let plain = Vhost { ports: vec![], tls: None, challenges: vec![], ..vhost(false) };
         assert_eq!(Vhost::parse("demo", &plain.render("127.0.0.1:80", "127.0.0.1:443")).unwrap(), plain);
         assert_eq!(Vhost::parse("demo", "load_module /tmp/evil.so;\n"), None);
+    }
+
+    #[test]
+    fn every_server_logs_to_the_apps_files() {
+        let site = Vhost { logs: Some("/r/logs".into()), ..vhost(true) };
+        let text = site.render("127.0.0.1:80", "127.0.0.1:443");
+        assert_eq!(text.matches("    access_log /r/logs/demo.access.log;\n").count(), 3, "{text}");
+        assert_eq!(text.matches("    error_log /r/logs/demo.error.log warn;\n").count(), 3, "{text}");
+        assert_eq!(Vhost::parse("demo", &text).unwrap().logs, None, "not read back");
     }
 
     #[test]
