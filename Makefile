@@ -53,9 +53,10 @@ demo: stack-image
 demo-stop:
 	@bash scripts/demo-stop.sh $(DEMO_SSH_PORT)
 
-## make bench: speed and size, measured side by side (not part of make test)
+## make bench: speed and size, measured side by side (not part of make test); BENCH=https runs
+## only the HTTPS and reboot part
 bench: deps
-	$(CARGO) bench --bench engine
+	BENCH=$(BENCH) $(CARGO) bench --bench engine
 
 ## make fuzz: every fuzz target in fuzz/ for FUZZ_SECONDS each (cargo-fuzz, nightly; not part of
 ## make test), from the seeds in fuzz/corpus/; the corpus grows in fuzz/target/corpus/, a crash

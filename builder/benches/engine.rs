@@ -16,16 +16,22 @@
 //!    under 100 MB: the slug is streamed, never held whole).
 //! 5. As root: `git push` to the first 200 with the new content, warm, for the null and static
 //!    fixtures over a real sshd on loopback (target: under 3 s for the null fixture).
+//! 6. As root, with pebble: `letsencrypt:enable` to the first HTTPS 200, HTTPS vs HTTP
+//!    requests per second for the same app (wrk), and `ps:restore --all` for 20 stopped apps
+//!    (see `parts/https.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 5;
+use common::root;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
+#[path = "../../tests/common/mod.rs"]
+mod common;
+#[path = "parts/https.rs"]
+mod https;
+
+const RUNS: usize = 5;
 
 /// xorshift64*: a deterministic stream, so every run measures the same tree.
 struct Rng(u64);
@@ -156,6 +162,11 @@ fn sh(script: &str) {
 
 fn main() {
     let slipway = env!("CARGO_BIN_EXE_slipway");
+    // `make bench BENCH=https`: only part 6.
+    if std::env::var("BENCH").as_deref() == Ok("https") {
+        https::https_benchmarks();
+        return;
+    }
     let bench = root().join(".bench");
     std::fs::create_dir_all(&bench).unwrap();
     let tree = bench.join("tree");
@@ -217,6 +228,10 @@ fn main() {
     if docker_benchmarks(slipway, &out) {
         runner_benchmarks(slipway);
         push_benchmarks(slipway);
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            https::https_benchmarks();
+        }
     }
 }
 
