@@ -58,6 +58,8 @@ fn http_head(port: u16, host: &str) -> (u16, String) {
 fn an_apps_own_certificate_is_served_over_https_and_http_redirects() {
     let mut p = Platform::new();
     let https_port = free_port();
+    let o = p.slipway(&["settings:set", "https-listen", &format!("127.0.0.1:{}", p.port)]);
+    assert!(!o.status.success() && text(&o).contains("need different ports"), "{}", text(&o));
     p.ok(&["settings:set", "https-listen", &format!("127.0.0.1:{https_port}")]);
     let app = "t-tls";
     p.create(app);
@@ -79,6 +81,9 @@ fn an_apps_own_certificate_is_served_over_https_and_http_redirects() {
     let out = p.ok(&["certs:add", app, crt.to_str().unwrap(), key.to_str().unwrap()]);
     assert!(out.contains(&format!("{host} served over HTTPS")), "{out}");
     let (version, code, body) = https_get(&crt, &host, https_port).unwrap();
+    // A name no app serves over HTTPS gets no certificate, nor any app's upstream.
+    let err = https_get(&crt, "other.slipway.test", https_port).unwrap_err();
+    assert!(err.contains("alert") || err.contains("SSL"), "the handshake is refused: {err}");
     assert_eq!((version.as_str(), code, body.as_str()), ("2", 200, "null-greeting"), "HTTP/2 over TLS");
     assert_eq!(
         http_head(p.port, &host),

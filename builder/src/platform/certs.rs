@@ -63,6 +63,9 @@ pub fn inspect(chain_pem: &[u8], key_pem: &[u8]) -> Result<CertInfo, CertError> 
         .collect::<Result<_, _>>()
         .map_err(|e| CertError::BadCertificate(e.to_string()))?;
     let leaf = chain.first().ok_or(CertError::NoCertificate)?;
+    for cert in &chain[1..] {
+        x509_parser::parse_x509_certificate(cert.as_ref()).map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    }
     let (_, cert) =
         x509_parser::parse_x509_certificate(leaf.as_ref()).map_err(|e| CertError::BadCertificate(e.to_string()))?;
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| CertError::NoKey)?;

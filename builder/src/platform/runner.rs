@@ -482,7 +482,12 @@ impl Runner {
     ) -> Result<i64> {
         let name = format!("{}.run.{}", release.app, std::process::id());
         let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd)).await?.create(&self.engine).await?;
-        let result = self.engine.start_and_follow(&id, on_output).await;
+        // Stopped (SIGTERM, SIGHUP: the daemon stops, an SSH client goes), the container goes
+        // too: a cron task's run never outlives its lock.
+        let result = tokio::select! {
+            result = self.engine.start_and_follow(&id, on_output) => result,
+            signal = stop_signal() => Err(anyhow!("stopped by {signal}: the one-off container was removed")),
+        };
         self.engine.remove_container(&id).await;
         Ok(result?.0)
     }
@@ -625,6 +630,21 @@ impl Runner {
         let _ = std::fs::remove_dir_all(self.state.data_dir.join("apps").join(app));
         self.state.destroy_app(app)?;
         Ok(())
+    }
+}
+
+/// The first of SIGTERM, SIGHUP and SIGINT this process gets, by name.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup), Ok(mut int)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::hangup()), signal(SignalKind::interrupt()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = hup.recv() => "SIGHUP",
+        _ = int.recv() => "SIGINT",
     }
 }
 

@@ -229,6 +229,18 @@ impl GlobalSettings {
 
     pub fn set(state: &State, setting: Global, value: &str) -> Result<()> {
         setting.validate(value)?;
+        // One address cannot serve both: nginx would make the HTTP one a TLS one.
+        let current = GlobalSettings::load(state)?;
+        let other = match setting {
+            Global::HttpsListen => Some(&current.router_listen),
+            Global::RouterListen => {
+                state.setting("", Global::HttpsListen.key())?.as_ref().map(|_| &current.https_listen)
+            }
+            _ => None,
+        };
+        if other.is_some_and(|o| o == value) {
+            bail!("{value} is already the router's other address: HTTP and HTTPS need different ports");
+        }
         state.set_setting("", setting.key(), Some(value))
     }
 }

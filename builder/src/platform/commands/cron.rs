@@ -106,14 +106,31 @@ fn no_runs(app: &str) -> String {
 /// output is shown and recorded. `scheduled`: the daemon's scheduler runs it. A task whose
 /// previous run still runs is not started again (recorded as not run, and an error).
 pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i32> {
+    if scheduled && p.caller.is_some() {
+        bail!("--scheduled is the daemon's: run `cron:run {app} {id}`");
+    }
     if app == GLOBAL {
         return run_platform(p, id, scheduled).await;
     }
-    let r = p.runner_for(app).await?;
-    let (release, tasks) = app_tasks(&r.state, app)?;
-    let release = release.with_context(|| format!("app '{app}' has not been deployed yet"))?;
-    let Some(task) = tasks.into_iter().find(|t| t.id == id) else {
-        bail!("app '{app}' has no cron task {:?}; `cron:list {app}` lists them", output::printable(id));
+    let prepared = async {
+        let r = p.runner_for(app).await?;
+        let (release, tasks) = app_tasks(&r.state, app)?;
+        let release = release.with_context(|| format!("app '{app}' has not been deployed yet"))?;
+        let Some(task) = tasks.into_iter().find(|t| t.id == id) else {
+            bail!("app '{app}' has no cron task {:?}; `cron:list {app}` lists them", output::printable(id));
+        };
+        Ok((r, release, task))
+    }
+    .await;
+    let (r, release, task) = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            // A scheduled run that cannot start (Docker down, say) is recorded, never lost.
+            if scheduled {
+                let _ = runs::record_not_run(&p.state()?, app, id, &format!("{e:#}"));
+            }
+            return Err(e);
+        }
     };
     let trigger = if scheduled { "schedule" } else { "manual" };
     let Some(_lock) = runs::try_lock(&p.data_dir, app, &task.id)? else {
@@ -129,7 +146,9 @@ pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i
     let result = async {
         let env_dir = r.write_env_dir(&release)?;
         r.one_off(&release, task.argv(&release), &env_dir, |bytes, is_err| {
-            crate::platform::runner::show_output(bytes, is_err);
+            if !scheduled {
+                crate::platform::runner::show_output(bytes, is_err);
+            }
             captured.extend_from_slice(bytes);
             if captured.len() > 2 * runs::MAX_OUTPUT {
                 captured.drain(..captured.len() - runs::MAX_OUTPUT);
@@ -168,7 +187,7 @@ async fn run_platform(p: &Platform, id: &str, scheduled: bool) -> Result<i32> {
         bail!("there is no platform task {:?}; `cron:list --global` lists them", output::printable(id));
     };
     let trigger = if scheduled { "schedule" } else { "manual" };
-    let Some(_lock) = runs::try_lock(&p.data_dir, "global", &task.id)? else {
+    let Some(_lock) = runs::try_lock(&p.data_dir, "", &task.id)? else {
         let run = runs::start(&state, "", &task, trigger)?;
         runs::finish(&state, run, &Outcome::NotRun("its previous run still runs".into()), b"")?;
         bail!("platform task {} was not started: its previous run still runs", task.id);

@@ -203,9 +203,11 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     LAST_TICK.store(crate::units::now() as u64, Ordering::SeqCst);
     let owned = data_dir.to_path_buf();
     std::thread::spawn(move || schedule(&owned));
+    // Each connection on a thread of its own: a client that never reads holds up no deploy.
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        let _ = serve(data_dir, &router, &services, stream);
+        let (data_dir, router, services) = (data_dir.to_path_buf(), router.clone(), services.clone());
+        std::thread::spawn(move || serve(&data_dir, &router, &services, stream));
     }
     drop(lock);
     Ok(0)
@@ -216,6 +218,7 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
 /// services, which the git user cannot read), or `disk` (`ok LOG_BYTES CACHE_BYTES`).
 fn serve(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], stream: UnixStream) -> Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(30)))?;
     let mut line = String::new();
     BufReader::new(std::io::Read::take(&stream, 256)).read_line(&mut line)?;
     let answer = match apply(data_dir, router, services, line.trim_end()) {
@@ -258,6 +261,9 @@ fn apply(data_dir: &Path, router: &Router, services: &[Box<dyn Service>], reques
     super::names::validate_listen(listen)?;
     super::names::validate_listen(https_listen)?;
     let router = Router { dir: router.dir.clone(), listen: listen.to_string(), https_listen: https_listen.to_string() };
+    // One change of root's router at a time.
+    static APPLYING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = APPLYING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     router.render_from(&data_dir.join("nginx").join("apps"), generation)?;
     router.start_or_reload()?;
     Ok("ok".into())
@@ -335,12 +341,36 @@ fn schedule(data_dir: &Path) {
 
 fn scheduled_run(data_dir: &Path, app: &str, id: &str) {
     output::header(format!("Running cron task {id} of {app}"));
-    match platform_command(data_dir, &["cron:run", app, id, "--scheduled"]) {
-        Ok(out) => {
-            for line in String::from_utf8_lossy(&out.stderr).lines() {
-                output::detail(format!("{app} {id}: {}", output::printable(line)));
+    let status = (|| -> Result<std::process::ExitStatus> {
+        // Its output is recorded by the run itself; only its error lines come here, the first
+        // 64 KB of them (a task may print without end).
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["cron:run", app, id, "--scheduled"])
+            .env("CI", "true")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let mut reader = BufReader::new(child.stderr.take().context("no stderr")?);
+        let mut budget: u64 = 64 * 1024;
+        let mut line = String::new();
+        while budget > 0 {
+            line.clear();
+            let n = std::io::Read::take(&mut reader, budget).read_line(&mut line).unwrap_or(0);
+            if n == 0 {
+                break;
             }
-            let how = out.status.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
+            budget -= n as u64;
+            output::detail(format!("{app} {id}: {}", output::printable(line.trim_end())));
+        }
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        Ok(child.wait()?)
+    })();
+    match status {
+        Ok(status) => {
+            let how = status.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed".into());
             output::header(format!("Cron task {id} of {app} ended ({how}); `cron:output {app}` shows its output"));
         }
         Err(e) => output::warn(format!("cron task {id} of {app}: {e:#}")),

@@ -62,9 +62,10 @@ fn http_client() -> Result<Box<dyn instant_acme::HttpClient>> {
     Ok(Box::new(client))
 }
 
-/// The account for `server`, made on first use and kept (mode 0600) in `acme/`.
+/// The account for `server` and `email`, made on first use and kept (mode 0600) in `acme/`: an
+/// app with an email of its own gets its own account, so notices reach whom they concern.
 async fn account(data_dir: &Path, server: &str, email: Option<&str>) -> Result<Account> {
-    let digest = sha2::Sha256::digest(server.as_bytes());
+    let digest = sha2::Sha256::digest(format!("{server}\n{}", email.unwrap_or_default()).as_bytes());
     let name: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     let path = data_dir.join("acme").join(format!("account-{name}.json"));
     if let Some(text) = crate::engine::fsutil::read_no_follow(&path, 64 * 1024)? {

@@ -78,8 +78,9 @@ http {{
     uwsgi_temp_path {d}/tmp/uwsgi;
     scgi_temp_path {d}/tmp/scgi;
     client_max_body_size 100m;
-    server_names_hash_bucket_size 128;
+    server_names_hash_bucket_size 512;
     include {d}/apps/*.conf;
+    include {d}/https/*.conf;
     server {{
         listen {listen} default_server;
         location / {{ default_type text/plain; return 404 \"no app is served at this host name\\n\"; }}
@@ -99,7 +100,7 @@ http {{
     fn ensure_layout(&self, generation: &str) -> Result<()> {
         validate_listen(&self.listen)?;
         validate_listen(&self.https_listen)?;
-        for sub in ["apps", "tmp", "logs"] {
+        for sub in ["apps", "tmp", "logs", "https"] {
             std::fs::create_dir_all(self.dir.join(sub))?;
         }
         write_atomic(&self.dir.join("nginx.conf"), &self.main_conf(generation))
@@ -247,7 +248,7 @@ http {{
                 std::fs::remove_file(self.dir.join("apps").join(&file))?;
             }
         }
-        Ok(())
+        self.sync_https()
     }
 
     /// Root's copy of an app's certificate (read without following links, checked again, and
@@ -350,11 +351,12 @@ http {{
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();
         write_atomic(&path, &site.render(&self.listen, &self.https_listen))?;
-        if let Err(e) = self.apply() {
+        if let Err(e) = self.sync_https().and_then(|()| self.apply()) {
             match previous {
                 Some(p) => write_atomic(&path, &p)?,
                 None => std::fs::remove_file(&path)?,
             }
+            self.sync_https()?;
             return Err(e);
         }
         Ok(())
@@ -364,6 +366,7 @@ http {{
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         if path.exists() {
             std::fs::remove_file(&path)?;
+            self.sync_https()?;
             if self.is_running() {
                 self.apply()?;
             }
@@ -389,6 +392,40 @@ http {{
         let challenges = challenges(data_dir, app);
         let logs = Some(self.dir.join("logs"));
         Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), tls, challenges, logs })
+    }
+
+    /// While any app is served over HTTPS, a default server on the HTTPS address refuses the
+    /// TLS handshake for names no app has (else nginx would hand them the first app's
+    /// certificate and upstream); root's copies of certificates no app serves are removed.
+    fn sync_https(&self) -> Result<()> {
+        let apps = self.dir.join("apps");
+        let mut served = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&apps).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let text = read_private(&entry.path()).unwrap_or_default();
+            if let Some(app) = name.strip_suffix(".conf").filter(|_| text.contains(" ssl http2;")) {
+                served.insert(app.to_string());
+            }
+        }
+        std::fs::create_dir_all(self.dir.join("https"))?;
+        let default = self.dir.join("https").join("default.conf");
+        if served.is_empty() {
+            let _ = std::fs::remove_file(&default);
+        } else {
+            let text = format!(
+                "# Written by slipway: names no app serves over HTTPS get no certificate.\nserver {{\n    listen {} ssl http2 default_server;\n    ssl_reject_handshake on;\n}}\n",
+                self.https_listen
+            );
+            write_atomic(&default, &text)?;
+        }
+        for entry in std::fs::read_dir(self.dir.join("certs")).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let app = name.strip_suffix(".crt").or_else(|| name.strip_suffix(".key")).unwrap_or(&name);
+            if !served.contains(app) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
     }
 
     /// Rotates the per-app access and error logs past `limits.max_size` (`.1`, `.2`, ... up to
@@ -430,8 +467,7 @@ http {{
         }
         let mut out = String::new();
         for kind in ["access", "error"] {
-            let path = self.dir.join("logs").join(format!("{app}.{kind}.log"));
-            let text = crate::engine::fsutil::read_no_follow(&path, 64 * 1024 * 1024)?.unwrap_or_default();
+            let text = tail_bytes(&self.dir.join("logs").join(format!("{app}.{kind}.log")), 4 * 1024 * 1024)?;
             let all: Vec<&str> = text.lines().collect();
             out += &format!("==> {kind} log <==\n");
             for line in &all[all.len().saturating_sub(lines)..] {
@@ -461,6 +497,23 @@ fn challenges(data_dir: &Path, app: &str) -> Vec<Challenge> {
 /// A small regular file's text, never through a link (root reads the git user's files so).
 fn read_private(path: &Path) -> Option<String> {
     crate::engine::fsutil::read_no_follow(path, 64 * 1024).ok().flatten()
+}
+
+/// The last `max` bytes of a log, never through a link; what clients sent may be any bytes.
+fn tail_bytes(path: &Path, max: u64) -> Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// A file of root's own (a certificate's key), mode 0600 from its first byte.

@@ -85,6 +85,16 @@ pub fn start(state: &State, app: &str, task: &CronTask, trigger: &str) -> Result
     Ok(id)
 }
 
+/// Records a scheduled run of `job` that could not start, and why.
+pub fn record_not_run(state: &State, app: &str, job: &str, why: &str) -> Result<()> {
+    state.conn().execute(
+        "INSERT INTO cron_runs (app, job, command, trigger, started_at, finished_at, note)
+         VALUES (?1, ?2, '', 'schedule', ?3, ?3, ?4)",
+        params![app, job, now(), why],
+    )?;
+    Ok(())
+}
+
 /// Records a run's end: its exit status, or why it did not run; and its output's last
 /// [`MAX_OUTPUT`] bytes.
 pub fn finish(state: &State, id: i64, outcome: &Outcome, output: &[u8]) -> Result<()> {
@@ -152,6 +162,8 @@ pub struct TaskLock {
 
 fn lock_file(data_dir: &Path, app: &str, job: &str) -> Result<std::fs::File> {
     let dir = data_dir.join("locks").join("cron");
+    // The platform's own tasks are recorded under app "".
+    let app = if app.is_empty() { "global" } else { app };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let path = dir.join(format!("{app}.{job}.lock"));
     Ok(std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path)?)
