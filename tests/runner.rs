@@ -33,9 +33,9 @@ fn deploy_config_scale_rollback_run_checks_and_destroy() {
     let inspect = docker(&["inspect", &format!("{app}.web.1")]);
     assert!(!inspect.contains("hello from config"), "config values must not appear in docker inspect");
     assert!(p.ok(&["config:get", app, "GREETING"]).contains("hello from config"));
-    // Every process container's log is rotated (json-file, 10 MB x 3).
+    // Every process container's log is rotated (json-file; log-max-size x log-max-files, 10 MB x 3).
     let logs = docker(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &format!("{app}.web.1")]);
-    assert!(logs.contains("\"max-size\":\"10m\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
+    assert!(logs.contains("\"max-size\":\"10000000\"") && logs.contains("\"max-file\":\"3\""), "{logs}");
     // ... and a pids limit (setting pids-limit, default 4096): a fork bomb stops there.
     assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.PidsLimit}}", &format!("{app}.web.1")]), "4096");
 
