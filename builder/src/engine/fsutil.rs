@@ -96,6 +96,27 @@ pub fn move_contents(src: &Path, dst: &Path, owner: Option<&AppUser>) -> Result<
 /// user's when root reads it.
 pub fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Option<String>> {
     use std::io::Read;
+    let Some(file) = open_no_follow(path)? else { return Ok(None) };
+    let mut text = String::new();
+    file.take(max).read_to_string(&mut text)?;
+    Ok(Some(text))
+}
+
+/// The last `max` bytes of a file (a log: any bytes, shown lossily), read as
+/// [`read_no_follow`] reads; empty when it is missing.
+pub fn read_tail_no_follow(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Some(mut file) = open_no_follow(path)? else { return Ok(String::new()) };
+    let len = file.metadata()?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A regular file opened for reading without following a link or blocking on a FIFO; None
+/// when it is missing.
+fn open_no_follow(path: &Path) -> std::io::Result<Option<std::fs::File>> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)
     {
@@ -106,9 +127,25 @@ pub fn read_no_follow(path: &Path, max: u64) -> std::io::Result<Option<String>> 
     if !file.metadata()?.is_file() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"));
     }
-    let mut text = String::new();
-    file.take(max).read_to_string(&mut text)?;
-    Ok(Some(text))
+    Ok(Some(file))
+}
+
+/// Writes a file only its owner may read (mode 0600 from its first byte: keys, credentials):
+/// beside it first, synced, then renamed over `path`.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = path.file_name().context("a file name")?.to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::io::Write::write_all(&mut file, bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Whether an error of [`read_no_follow`] says the path is a link.

@@ -138,26 +138,14 @@ pub fn info(data_dir: &Path, app: &str) -> Result<Option<CertInfo>> {
 /// Stores a chain and key that were checked, replacing the app's (each file written aside,
 /// then renamed, mode 0600).
 pub fn store(data_dir: &Path, app: &str, chain_pem: &[u8], key_pem: &[u8]) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::DirBuilderExt;
     let dir = dir(data_dir, app);
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
     if std::fs::symlink_metadata(&dir)?.file_type().is_symlink() {
         bail!("{} is a link", dir.display());
     }
-    for (name, bytes) in [("server.key", key_pem), ("server.crt", chain_pem)] {
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let _ = std::fs::remove_file(&tmp);
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::io::Write::write_all(&mut file, bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, dir.join(name))?;
-    }
-    Ok(())
+    crate::engine::fsutil::write_private(&dir.join("server.key"), key_pem)?;
+    crate::engine::fsutil::write_private(&dir.join("server.crt"), chain_pem)
 }
 
 /// Removes the app's certificate; false when it had none.

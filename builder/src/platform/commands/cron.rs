@@ -132,16 +132,8 @@ pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i
             return Err(e);
         }
     };
-    let trigger = if scheduled { "schedule" } else { "manual" };
-    let Some(_lock) = runs::try_lock(&p.data_dir, app, &task.id)? else {
-        let started = runs::runs(&r.state, app, Some(&task.id), 1)?.first().map(|r| format_utc(r.started_at));
-        let why = format!("its run started {} still runs", started.unwrap_or_else(|| "earlier".into()));
-        let run = runs::start(&r.state, app, &task, trigger)?;
-        runs::finish(&r.state, run, &Outcome::NotRun(why.clone()), b"")?;
-        bail!("cron task {} of {app} was not started: {why}; runs of a task never overlap", task.id);
-    };
+    let (_lock, run) = runs::take_turn(&r.state, app, &task, scheduled)?;
     output::header(format!("Running cron task {} of {app} (v{}): {}", task.id, release.version, task.command));
-    let run = runs::start(&r.state, app, &task, trigger)?;
     let mut captured = Vec::new();
     let result = async {
         let env_dir = r.write_env_dir(&release)?;
@@ -186,20 +178,10 @@ async fn run_platform(p: &Platform, id: &str, scheduled: bool) -> Result<i32> {
     let Some(task) = platform_tasks(&state)?.into_iter().find(|t| t.id == id) else {
         bail!("there is no platform task {:?}; `cron:list --global` lists them", output::printable(id));
     };
-    let trigger = if scheduled { "schedule" } else { "manual" };
-    let Some(_lock) = runs::try_lock(&p.data_dir, "", &task.id)? else {
-        let run = runs::start(&state, "", &task, trigger)?;
-        runs::finish(&state, run, &Outcome::NotRun("its previous run still runs".into()), b"")?;
-        bail!("platform task {} was not started: its previous run still runs", task.id);
-    };
+    let (_lock, run) = runs::take_turn(&state, "", &task, scheduled)?;
     output::header(format!("Running platform task {}: {}", task.id, task.command));
-    let run = runs::start(&state, "", &task, trigger)?;
-    let out = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("--data-dir")
-        .arg(&p.data_dir)
-        .args(task.command.split_whitespace())
-        .output()
-        .await;
+    let command = crate::platform::daemon::slipway_command(&p.data_dir, task.command.split_whitespace())?;
+    let out = tokio::process::Command::from(command).output().await;
     let out = match out {
         Ok(out) => out,
         Err(e) => {

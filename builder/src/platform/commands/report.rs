@@ -72,28 +72,22 @@ pub async fn report(p: &Platform, services: &[Box<dyn Service>]) -> Result<i32> 
 
 /// Each app's cron tasks with their last and next run.
 fn scheduled(state: &crate::platform::state::State) -> Result<()> {
-    let mut lines = Vec::new();
+    // (scope in the records, what to show, its tasks): each app's, then the platform's own.
+    let mut owners = Vec::new();
     for app in state.apps()? {
-        let Ok((_, tasks)) = crate::platform::scheduler::app_tasks(state, &app) else { continue };
-        for task in tasks {
-            let last = super::cron::last_run(state, &app, &task.id)?;
-            let next = super::cron::next_run(&task);
-            lines.push(format!(
-                "{app:<24} {} {:<14} last: {last:<34} next: {next}",
-                task.id,
-                task.schedule.to_string()
-            ));
+        if let Ok((_, tasks)) = crate::platform::scheduler::app_tasks(state, &app) {
+            owners.push((app.clone(), app, tasks));
         }
     }
-    for task in crate::platform::scheduler::platform_tasks(state)? {
-        let last = super::cron::last_run(state, "", &task.id)?;
-        let next = super::cron::next_run(&task);
-        lines.push(format!(
-            "{:<24} {} {:<14} last: {last:<34} next: {next}",
-            "--global",
-            task.id,
-            task.schedule.to_string()
-        ));
+    owners.push((String::new(), super::GLOBAL.to_string(), crate::platform::scheduler::platform_tasks(state)?));
+    let mut lines = Vec::new();
+    for (scope, shown, tasks) in owners {
+        for task in tasks {
+            let last = super::cron::last_run(state, &scope, &task.id)?;
+            let next = super::cron::next_run(&task);
+            let schedule = task.schedule.to_string();
+            lines.push(format!("{shown:<24} {} {schedule:<14} last: {last:<34} next: {next}", task.id));
+        }
     }
     output::header(format!("Scheduled tasks ({}, times in UTC)", lines.len()));
     for line in lines {

@@ -82,7 +82,7 @@ pub fn ensure_running(exe: &Path, data_dir: &Path, git_user: &str) -> Result<()>
         systemctl(&["enable", &name])?;
         // A daemon of an older binary or unit goes; systemd starts this one.
         systemctl(&["restart", &name])?;
-        let pid = wait_for_status(data_dir)?;
+        let pid = wait_for_status(data_dir, None, &format!("see journalctl -u {name}"))?;
         output::header(format!("slipway daemon runs (pid {pid}) as {name}: systemd starts it at boot"));
         return Ok(());
     }
@@ -133,31 +133,24 @@ fn start_detached(exe: &Path, data_dir: &Path, git_user: &str) -> Result<u32> {
         });
     }
     let mut child = command.spawn().context("cannot start slipway daemon")?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Some(running) = status(data_dir) {
-            return Ok(running.pid);
-        }
-        if let Some(exit) = child.try_wait()? {
-            bail!("slipway daemon exited at once ({exit}); see {}", log_path(data_dir).display());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    bail!("slipway daemon did not answer within 30 s; see {}", log_path(data_dir).display())
+    let where_to_look = format!("see {}", log_path(data_dir).display());
+    wait_for_status(data_dir, Some(&mut child), &where_to_look)
 }
 
-fn wait_for_status(data_dir: &Path) -> Result<u32> {
+/// The daemon's pid once it answers (up to 30 s); an error naming `where_to_look` when it does
+/// not, or when `child` (the daemon, started here) exits meanwhile.
+fn wait_for_status(data_dir: &Path, mut child: Option<&mut std::process::Child>, where_to_look: &str) -> Result<u32> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Some(running) = status(data_dir) {
             return Ok(running.pid);
         }
+        if let Some(exit) = child.as_mut().map(|c| c.try_wait()).transpose()?.flatten() {
+            bail!("slipway daemon exited at once ({exit}); {where_to_look}");
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!(
-        "slipway daemon did not answer within 30 s after systemd started it: see journalctl -u {}",
-        unit_name(data_dir)
-    )
+    bail!("slipway daemon did not answer within 30 s; {where_to_look}")
 }
 
 /// `slipway daemon --stop`: stops the daemon of `data_dir` (through systemd when its unit is

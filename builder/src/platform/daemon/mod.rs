@@ -44,19 +44,26 @@ pub fn router_dir(data_dir: &Path) -> Option<PathBuf> {
     socket_path(data_dir).exists().then(|| run_path(data_dir, "router"))
 }
 
+/// Sends one request to the daemon of `data_dir` and reads its whole answer (the daemon closes
+/// the connection once it has answered), waiting at most `wait` for it.
+fn ask(data_dir: &Path, request: &str, wait: Duration) -> std::io::Result<String> {
+    let mut stream = UnixStream::connect(socket_path(data_dir))?;
+    stream.set_read_timeout(Some(wait))?;
+    stream.write_all(format!("{request}\n").as_bytes())?;
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(stream, 16 * 1024 * 1024), &mut answer)?;
+    Ok(answer)
+}
+
 /// Asks the daemon to apply the router's configuration of `generation`, listening on `listen`.
 pub fn apply_router(data_dir: &Path, generation: &str, listen: &str, https_listen: &str) -> Result<()> {
-    let path = socket_path(data_dir);
-    let mut stream = UnixStream::connect(&path).with_context(|| {
+    let request = format!("apply-router {generation} {listen} {https_listen}");
+    let answer = ask(data_dir, &request, Duration::from_secs(60)).with_context(|| {
         format!(
             "the router is run by `slipway daemon`, which is not answering at {}: start it again as root",
-            path.display()
+            socket_path(data_dir).display()
         )
     })?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    stream.write_all(format!("apply-router {generation} {listen} {https_listen}\n").as_bytes())?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).context("the daemon did not answer")?;
     match answer.trim_end().strip_prefix("error: ") {
         None if answer.trim_end() == "ok" => Ok(()),
         Some(message) => bail!("{message}"),
@@ -108,11 +115,7 @@ pub struct DaemonStatus {
 
 /// What the daemon for `data_dir` reports; None when no daemon answers.
 pub fn status(data_dir: &Path) -> Option<DaemonStatus> {
-    let mut stream = UnixStream::connect(socket_path(data_dir)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"status\n").ok()?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).ok()?;
+    let answer = ask(data_dir, "status", Duration::from_secs(5)).ok()?;
     let mut fields = answer.trim_end().strip_prefix("ok ")?.split(';');
     let (pid, since) = fields.next()?.split_once(' ')?;
     let services = fields.filter_map(|f| f.split_once('=')).map(|(n, s)| (n.to_string(), s == "running")).collect();
@@ -122,22 +125,15 @@ pub fn status(data_dir: &Path) -> Option<DaemonStatus> {
 /// Bytes of slipway's container logs and build caches, as the daemon (root) measures them;
 /// None without a daemon.
 pub fn docker_files(data_dir: &Path) -> Option<(u64, u64)> {
-    let mut stream = UnixStream::connect(socket_path(data_dir)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    stream.write_all(b"disk\n").ok()?;
-    let mut answer = String::new();
-    BufReader::new(stream).read_line(&mut answer).ok()?;
+    let answer = ask(data_dir, "disk", Duration::from_secs(30)).ok()?;
     let (logs, caches) = answer.trim_end().strip_prefix("ok ")?.split_once(' ')?;
     Some((logs.parse().ok()?, caches.parse().ok()?))
 }
 
 /// The last lines of an app's router logs, which the daemon's router keeps (root's files).
 pub fn router_log(data_dir: &Path, app: &str, lines: usize) -> Result<String> {
-    let mut stream = UnixStream::connect(socket_path(data_dir)).context("`slipway daemon` is not answering")?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.write_all(format!("router-log {app} {lines}\n").as_bytes())?;
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut std::io::Read::take(stream, 16 * 1024 * 1024), &mut answer)?;
+    let answer = ask(data_dir, &format!("router-log {app} {lines}"), Duration::from_secs(30))
+        .context("`slipway daemon` is not answering")?;
     match answer.strip_prefix("error: ") {
         Some(message) => bail!("{}", message.trim_end()),
         None => Ok(answer.strip_prefix("ok\n").unwrap_or(&answer).to_string()),
@@ -281,10 +277,17 @@ fn started_at() -> u64 {
 /// becomes the data dir's owner, the git user, as every platform command does: root never
 /// writes the git user's database); returns its exit status and its output.
 fn platform_command(data_dir: &Path, args: &[&str]) -> Result<std::process::Output> {
-    let exe = std::env::current_exe()?;
-    let mut command = std::process::Command::new(exe);
+    slipway_command(data_dir, args)?.output().with_context(|| format!("cannot run {}", args.join(" ")))
+}
+
+/// This slipway, as a command on `data_dir` (no terminal output: `CI`).
+pub fn slipway_command<S: AsRef<std::ffi::OsStr>>(
+    data_dir: &Path,
+    args: impl IntoIterator<Item = S>,
+) -> Result<std::process::Command> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
     command.arg("--data-dir").arg(data_dir).args(args).env("CI", "true");
-    command.output().with_context(|| format!("cannot run {}", args.join(" ")))
+    Ok(command)
 }
 
 /// `ps:restore --all`: apps back at their scale after a reboot, stopped ones left stopped,
@@ -344,11 +347,7 @@ fn scheduled_run(data_dir: &Path, app: &str, id: &str) {
     let status = (|| -> Result<std::process::ExitStatus> {
         // Its output is recorded by the run itself; only its error lines come here, the first
         // 64 KB of them (a task may print without end).
-        let mut child = std::process::Command::new(std::env::current_exe()?)
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["cron:run", app, id, "--scheduled"])
-            .env("CI", "true")
+        let mut child = slipway_command(data_dir, ["cron:run", app, id, "--scheduled"])?
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())

@@ -83,16 +83,11 @@ async fn account(data_dir: &Path, server: &str, email: Option<&str>) -> Result<A
     Ok(account)
 }
 
+/// A file of the ACME state (`acme/`, mode 0700), private.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    let dir = path.parent().context("no parent")?;
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path.parent().context("no parent")?)?;
+    crate::engine::fsutil::write_private(path, bytes)
 }
 
 /// Publishes (or, with none, withdraws) the app's HTTP-01 answers through the router.

@@ -265,8 +265,8 @@ http {{
             let dir = self.dir.join("certs");
             std::fs::create_dir_all(&dir)?;
             let (chain_path, key_path) = (dir.join(format!("{app}.crt")), dir.join(format!("{app}.key")));
-            write_private(&key_path, &key)?;
-            write_private(&chain_path, &chain)?;
+            crate::engine::fsutil::write_private(&key_path, &key)?;
+            crate::engine::fsutil::write_private(&chain_path, &chain)?;
             Ok(Tls { hosts, chain: chain_path, key: key_path })
         })();
         match checked {
@@ -467,7 +467,8 @@ http {{
         }
         let mut out = String::new();
         for kind in ["access", "error"] {
-            let text = tail_bytes(&self.dir.join("logs").join(format!("{app}.{kind}.log")), 4 * 1024 * 1024)?;
+            let path = self.dir.join("logs").join(format!("{app}.{kind}.log"));
+            let text = crate::engine::fsutil::read_tail_no_follow(&path, 4 * 1024 * 1024)?;
             let all: Vec<&str> = text.lines().collect();
             out += &format!("==> {kind} log <==\n");
             for line in &all[all.len().saturating_sub(lines)..] {
@@ -497,33 +498,6 @@ fn challenges(data_dir: &Path, app: &str) -> Vec<Challenge> {
 /// A small regular file's text, never through a link (root reads the git user's files so).
 fn read_private(path: &Path) -> Option<String> {
     crate::engine::fsutil::read_no_follow(path, 64 * 1024).ok().flatten()
-}
-
-/// The last `max` bytes of a log, never through a link; what clients sent may be any bytes.
-fn tail_bytes(path: &Path, max: u64) -> Result<String> {
-    use std::io::{Read, Seek, SeekFrom};
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file =
-        match std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
-        };
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(len.saturating_sub(max)))?;
-    let mut bytes = Vec::new();
-    file.take(max).read_to_end(&mut bytes)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// A file of root's own (a certificate's key), mode 0600 from its first byte.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn write_atomic(path: &Path, text: &str) -> Result<()> {

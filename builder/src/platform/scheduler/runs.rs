@@ -85,6 +85,21 @@ pub fn start(state: &State, app: &str, task: &CronTask, trigger: &str) -> Result
     Ok(id)
 }
 
+/// A run of `task` begins: its lock taken and the run recorded (its id returned). While an
+/// earlier run holds the lock, the refusal is recorded and is the error: runs never overlap.
+pub fn take_turn(state: &State, app: &str, task: &CronTask, scheduled: bool) -> Result<(TaskLock, i64)> {
+    let trigger = if scheduled { "schedule" } else { "manual" };
+    let Some(lock) = try_lock(&state.data_dir, app, &task.id)? else {
+        let started = runs(state, app, Some(&task.id), 1)?.first().map(|r| super::cron::format_utc(r.started_at));
+        let why = format!("its run started {} still runs", started.unwrap_or_else(|| "earlier".into()));
+        let run = start(state, app, task, trigger)?;
+        finish(state, run, &Outcome::NotRun(why.clone()), b"")?;
+        let whose = if app.is_empty() { "the platform" } else { app };
+        anyhow::bail!("cron task {} of {whose} was not started: {why}; runs of a task never overlap", task.id);
+    };
+    Ok((lock, start(state, app, task, trigger)?))
+}
+
 /// Records a scheduled run of `job` that could not start, and why.
 pub fn record_not_run(state: &State, app: &str, job: &str, why: &str) -> Result<()> {
     state.conn().execute(
