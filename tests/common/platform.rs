@@ -2,7 +2,7 @@
 //! torn down on drop.
 
 use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::*;
 
@@ -84,4 +84,46 @@ impl Drop for Platform {
 
 pub fn containers_of(app: &str) -> Vec<String> {
     docker(&["ps", "-aq", "--filter", &format!("label=io.slipway.app={app}")]).lines().map(str::to_string).collect()
+}
+
+pub fn docker_answers() -> bool {
+    Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success())
+}
+
+/// A simulated reboot's half: restarts the Docker daemon (every container stops): through systemd where it runs docker, else by stopping dockerd
+/// (SIGTERM: it stops every container) and starting it again as it was started.
+pub fn restart_docker() {
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir()
+        && Command::new("systemctl").args(["is-active", "--quiet", "docker"]).status().is_ok_and(|s| s.success());
+    if systemd {
+        assert!(Command::new("systemctl").args(["restart", "docker"]).status().unwrap().success());
+    } else {
+        let pid = std::fs::read_to_string("/var/run/docker.pid").expect("dockerd's pid file").trim().to_string();
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let args: Vec<String> =
+            cmdline.split(|b| *b == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into()).collect();
+        assert!(args[0].ends_with("dockerd"), "{args:?}");
+        Command::new("kill").arg(&pid).status().unwrap();
+        let stopping = Instant::now();
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            assert!(stopping.elapsed() < Duration::from_secs(60), "dockerd did not stop");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let log = std::fs::OpenOptions::new().create(true).append(true).open("/var/log/slipway-dockerd.log").unwrap();
+        // setsid --fork: dockerd runs on in a session of its own; setsid itself returns.
+        let started = Command::new("setsid")
+            .arg("--fork")
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .status()
+            .unwrap();
+        assert!(started.success(), "cannot start {args:?}");
+    }
+    let starting = Instant::now();
+    while !docker_answers() {
+        assert!(starting.elapsed() < Duration::from_secs(90), "dockerd did not come back");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -204,6 +204,10 @@ pub enum AppCommand {
     AclRemove { app: String, key: String },
     #[command(name = "acl:list", about = "The app's owner and the keys granted it")]
     AclList { app: String },
+    #[command(flatten)]
+    Postgres(super::services::PostgresCommand),
+    #[command(flatten)]
+    Redis(super::services::RedisCommand),
 }
 
 /// Platform commands for this host only (they take host paths or change global settings).
@@ -271,6 +275,10 @@ pub enum HostCommand {
     },
     #[command(name = "git-hook", hide = true)]
     GitHook { app: String },
+    #[command(flatten)]
+    PostgresHost(super::services::PostgresHostCommand),
+    #[command(flatten)]
+    RedisHost(super::services::RedisHostCommand),
 }
 
 /// Keys and install: as root, on the git user's files (not the platform's state).
@@ -305,11 +313,14 @@ pub enum KeyCommand {
     },
 }
 
-/// What an app command touches, for the caller's access check over SSH.
-pub fn need(command: &AppCommand) -> Need {
+/// What an app command touches, for the caller's access check over SSH (an error: a name
+/// that cannot be one).
+pub fn need(command: &AppCommand) -> Result<Need> {
     use AppCommand as C;
     let app = |a: &str| if a == GLOBAL { Need::Admin } else { Need::App(a.to_string()) };
-    match command {
+    Ok(match command {
+        C::Postgres(c) => c.need()?,
+        C::Redis(c) => c.need()?,
         C::AppsList | C::StackList { app: None } => Need::Nothing,
         C::StackList { app: Some(a) } | C::StackSet { app: a, .. } => app(a),
         C::AppsCreate { .. } => Need::Create,
@@ -349,7 +360,7 @@ pub fn need(command: &AppCommand) -> Need {
         | C::CronOutput { app: a, .. }
         | C::CronReport { app: Some(a) }
         | C::AclList { app: a } => app(a),
-    }
+    })
 }
 
 /// Runs an app command; returns the exit code.
@@ -410,6 +421,8 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
         C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
         C::AclList { app } => cmd::acl::list(p, &app)?,
+        C::Postgres(c) => return c.run(p).await,
+        C::Redis(c) => return c.run(p).await,
     }
     Ok(0)
 }
@@ -439,6 +452,8 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
         C::Cleanup => cmd::report::cleanup(p).await?,
         C::SshDispatch { key, role } => return super::ssh_dispatch(p, Caller { key, role }).await,
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
+        C::PostgresHost(c) => return c.run(p).await,
+        C::RedisHost(c) => return c.run(p).await,
     }
     Ok(0)
 }

@@ -5,11 +5,12 @@
 //!
 //! This folder holds clap types and argument mapping only: [`build`] (`build`, `matrix`),
 //! [`engine`] (herokuish's surface, `runtime`, `stack`, `start`), [`apps`] (the platform's
-//! commands, over `platform::commands`).
+//! commands, over `platform::commands`), [`services`] (`postgres:*`, `redis:*`).
 
 pub mod apps;
 pub mod build;
 pub mod engine;
+pub mod services;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -260,7 +261,7 @@ async fn ssh_dispatch(p: &Platform, caller: Caller) -> Result<i32> {
         }
     };
     // Every argument is parsed and the caller's access checked before anything runs.
-    caller.check(&p.state()?, &apps::need(&command))?;
+    caller.check(&p.state()?, &apps::need(&command)?)?;
     let p = Platform { actor: caller.key.clone(), caller: Some(caller), ..p.clone() };
     apps::run_app(&p, command).await
 }

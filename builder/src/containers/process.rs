@@ -43,6 +43,8 @@ pub struct ProcessSpec {
     pub restart: bool,
     /// How big its log may grow.
     pub logs: LogLimits,
+    /// Networks it joins besides the default one (its app's linked services').
+    pub networks: Vec<String>,
 }
 
 /// The port an app listens on inside its container: a Dockerfile image's first EXPOSEd port,
@@ -124,9 +126,17 @@ impl ProcessSpec {
         }
     }
 
-    /// Creates the container (not started); returns its id.
+    /// Creates the container (not started) on its networks; returns its id.
     pub async fn create(&self, engine: &Engine) -> Result<String> {
-        engine.create(&self.name, self.body()).await
+        let id = engine.create(&self.name, self.body()).await?;
+        for network in &self.networks {
+            let request = bollard::models::NetworkConnectRequest { container: id.clone(), endpoint_config: None };
+            if let Err(e) = engine.api.connect_network(network, request).await {
+                engine.remove_container(&id).await;
+                bail!("cannot join {} to the network {network}: {}", self.name, crate::output::error_chain(&e));
+            }
+        }
+        Ok(id)
     }
 }
 

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Result};
 
+use super::services::Service;
 use super::settings::GlobalSettings;
 use super::state::State;
 
@@ -43,6 +44,10 @@ pub enum Need {
     App(String),
     /// One app's domain.
     Domain { app: String, domain: String },
+    /// A backing service: one the key made, or one linked to an app it may use.
+    Service(Service),
+    /// Linking a service to an app: both.
+    ServiceAndApp(Service, String),
     /// Global config, grants: admins only.
     Admin,
 }
@@ -58,6 +63,11 @@ impl Caller {
             Need::Nothing | Need::Create => Ok(()),
             Need::Admin => bail!("key '{key}' is a developer key: only an admin key may do that"),
             Need::App(app) => self.check_app(state, app),
+            Need::Service(svc) => self.check_service(state, svc),
+            Need::ServiceAndApp(svc, app) => {
+                self.check_service(state, svc)?;
+                self.check_app(state, app)
+            }
             Need::Domain { app, domain } => {
                 self.check_app(state, app)?;
                 let own = format!(".{app}.{}", GlobalSettings::load(state)?.domain);
@@ -76,6 +86,22 @@ impl Caller {
                 "key '{}' has no access to app '{app}'; an admin can grant it with `acl:add {app} {}`",
                 self.key,
                 self.key
+            );
+        }
+        Ok(())
+    }
+
+    fn check_service(&self, state: &State, svc: &Service) -> Result<()> {
+        let owned = svc.record(state)?.is_some_and(|r| r.owner.as_deref() == Some(self.key.as_str()));
+        let mut linked = false;
+        for link in svc.links(state)? {
+            linked |= state.may_use(&link.app, &self.key)?;
+        }
+        if !owned && !linked {
+            bail!(
+                "key '{}' has no access to the {}: a developer key may use the services it made or that its apps link to",
+                self.key,
+                svc.label()
             );
         }
         Ok(())
@@ -116,5 +142,32 @@ mod tests {
         let other = Need::Domain { app: "mine".into(), domain: "www.example.com".into() };
         assert!(dev.check(&s, &own).is_ok());
         assert!(dev.check(&s, &other).unwrap_err().to_string().contains("ask an admin"));
+    }
+
+    #[test]
+    fn developers_reach_the_services_they_made_or_their_apps_link_to() {
+        use crate::platform::services::{Kind, Service};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("mine").unwrap();
+        s.set_owner("mine", "dev").unwrap();
+        let dev = Caller { key: "dev".into(), role: Role::Developer };
+        let (made, linked, other) = (
+            Service::new(Kind::Postgres, "made").unwrap(),
+            Service::new(Kind::Redis, "linked").unwrap(),
+            Service::new(Kind::Postgres, "other").unwrap(),
+        );
+        made.insert(&s, Some("dev"), None).unwrap();
+        linked.insert(&s, Some("admin"), None).unwrap();
+        other.insert(&s, Some("admin"), None).unwrap();
+        let tx = s.transaction().unwrap();
+        linked.link(&tx, "mine", "REDIS_URL").unwrap();
+        tx.commit().unwrap();
+        assert!(dev.check(&s, &Need::Service(made.clone())).is_ok());
+        assert!(dev.check(&s, &Need::Service(linked)).is_ok());
+        let err = dev.check(&s, &Need::Service(other.clone())).unwrap_err().to_string();
+        assert!(err.contains("no access to the Postgres service other"), "{err}");
+        assert!(dev.check(&s, &Need::ServiceAndApp(other, "mine".into())).is_err());
+        assert!(dev.check(&s, &Need::ServiceAndApp(made, "theirs".into())).is_err());
     }
 }

@@ -19,5 +19,6 @@ pub mod records;
 pub mod router;
 pub mod runner;
 pub mod scheduler;
+pub mod services;
 pub mod settings;
 pub mod state;

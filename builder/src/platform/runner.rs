@@ -190,6 +190,7 @@ impl Runner {
             pids: Some(global.pids_limit),
             restart: one_off.is_none(),
             logs: LogLimits { max_size: global.log_max_size, max_files: global.log_max_files },
+            networks: crate::platform::services::linked_to(&self.state, app)?.iter().map(|s| s.network()).collect(),
         };
         if release.build.is_dockerfile() {
             // No /start in a Dockerfile image to read ENV_PATH: the engine, mounted, loads it.

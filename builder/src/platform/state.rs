@@ -105,6 +105,29 @@ const MIGRATIONS: &[&str] = &[
         output TEXT NOT NULL DEFAULT ''
      );
      CREATE INDEX cron_runs_by_job ON cron_runs (app, job, id);",
+    // 7: backing services (platform::services) and the apps linked to them
+    "CREATE TABLE services (
+        kind TEXT NOT NULL,           -- postgres | redis
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        owner TEXT,                   -- the key that made it (over SSH)
+        memory INTEGER,               -- bytes
+        exposed_port INTEGER,         -- published on 127.0.0.1 (KIND:expose)
+        backup_schedule TEXT,
+        backup_dir TEXT,
+        backup_keep INTEGER,
+        last_backup_at INTEGER,
+        last_backup TEXT,             -- ok FILE | failed: WHY
+        PRIMARY KEY (kind, name)
+     );
+     CREATE TABLE service_links (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        app TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        var TEXT NOT NULL,            -- the config var it set (DATABASE_URL, ...)
+        PRIMARY KEY (kind, name, app),
+        FOREIGN KEY (kind, name) REFERENCES services(kind, name) ON DELETE CASCADE
+     );",
 ];
 
 pub struct State {

@@ -17,7 +17,7 @@ use crate::containers::docker::{self, Engine, ImageBuild, TarStream};
 use crate::output;
 use crate::output::progress::Step;
 
-const BASE_REPO: &str = "slipway/stack-base";
+pub const BASE_REPO: &str = "slipway/stack-base";
 /// What the debootstrapped rootfs is emptied of before it is imported (no app reads it; the
 /// images' dpkg config keeps later packages from adding it back). Part of the base's tag.
 const TRIMMED: [&str; 6] = [

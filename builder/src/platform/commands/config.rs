@@ -84,7 +84,7 @@ pub async fn unset(p: &Platform, app: &str, keys: &[String], no_restart: bool) -
 /// (global config applies at each app's next one). An app's change first waits for a running
 /// deploy of it (the app's lock, held to the end); when its release fails, the keys get their
 /// old values back: a command that fails changes nothing.
-async fn change(
+pub(super) async fn change(
     p: &Platform,
     app: &str,
     keys: &[String],

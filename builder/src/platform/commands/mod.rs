@@ -15,6 +15,7 @@ pub mod logs;
 pub mod ps;
 pub mod releases;
 pub mod report;
+pub mod services;
 pub mod settings;
 pub mod stacks;
 

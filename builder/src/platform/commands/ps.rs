@@ -49,7 +49,8 @@ pub async fn stop(p: &Platform, app: &str) -> Result<()> {
 /// runs it for every app when it starts). One app that cannot be restored does not stop the others.
 pub async fn restore(p: &Platform, app: &str) -> Result<()> {
     let apps = if app == "--all" { p.state()?.apps()? } else { vec![app.to_string()] };
-    let mut failed = Vec::new();
+    // Backing services first: the apps' processes connect to them as they start.
+    let mut failed = if app == "--all" { super::services::restore_all(p).await } else { Vec::new() };
     for app in &apps {
         let result = async {
             let mut r = p.runner_for(app).await?;
@@ -61,7 +62,7 @@ pub async fn restore(p: &Platform, app: &str) -> Result<()> {
             Ok(what) => crate::output::header(format!("{app}: {what}")),
             Err(e) => {
                 crate::output::warn(format!("{app} was not restored: {e:#}"));
-                failed.push(app.as_str());
+                failed.push(app.clone());
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The platform's one scheduler: every scheduled task runs from here, never from a timer of its
 //! own: app.json's `cron[]` entries, each a command run in a one-off container of the app's
 //! current release, and the platform's own tasks ([`platform_tasks`]: the daily Let's Encrypt
-//! renewal), each a slipway command, recorded under `--global`.
+//! renewal, scheduled service backups), each a slipway command, recorded under `--global`.
 //!
 //! `slipway daemon` asks once a minute which tasks are due ([`due`], in a command of its own
 //! that runs as the data dir's owner) and starts each as `cron:run APP ID --scheduled`. Every run
@@ -69,12 +69,15 @@ pub fn app_tasks(state: &State, app: &str) -> Result<(Option<Release>, Vec<CronT
     Ok((Some(release), tasks))
 }
 
-/// The platform's own tasks: `letsencrypt:auto-renew` every day while an app has Let's Encrypt.
+/// The platform's own tasks: `letsencrypt:auto-renew` every day while an app has Let's Encrypt,
+/// and each scheduled service backup (`postgres:backup-schedule`).
 pub fn platform_tasks(state: &State) -> Result<Vec<CronTask>> {
-    if super::letsencrypt::enabled_apps(state)?.is_empty() {
-        return Ok(Vec::new());
+    let mut tasks = Vec::new();
+    if !super::letsencrypt::enabled_apps(state)?.is_empty() {
+        tasks.push(CronTask::new(super::letsencrypt::RENEW_SCHEDULE, "letsencrypt:auto-renew")?);
     }
-    Ok(vec![CronTask::new(super::letsencrypt::RENEW_SCHEDULE, "letsencrypt:auto-renew")?])
+    tasks.extend(super::services::backup::tasks(state)?);
+    Ok(tasks)
 }
 
 /// The tasks due at `now` (Unix seconds) as (app, id) (app "" for the platform's own), each once however many of its runs were
