@@ -19,6 +19,8 @@
 //! 6. As root, with pebble: `letsencrypt:enable` to the first HTTPS 200, HTTPS vs HTTP
 //!    requests per second for the same app (wrk), and `ps:restore --all` for 20 stopped apps
 //!    (see `parts/https.rs`).
+//! 7. As root: `postgres:create` + `postgres:link`, and a deploy with a linked Postgres vs
+//!    without (see `parts/services.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +32,8 @@ use common::root;
 mod common;
 #[path = "parts/https.rs"]
 mod https;
+#[path = "parts/services.rs"]
+mod services;
 
 const RUNS: usize = 5;
 
@@ -162,10 +166,11 @@ fn sh(script: &str) {
 
 fn main() {
     let slipway = env!("CARGO_BIN_EXE_slipway");
-    // `make bench BENCH=https`: only part 6.
-    if std::env::var("BENCH").as_deref() == Ok("https") {
-        https::https_benchmarks();
-        return;
+    // `make bench BENCH=https` or `BENCH=services`: only part 6 or 7.
+    match std::env::var("BENCH").as_deref() {
+        Ok("https") => return https::https_benchmarks(),
+        Ok("services") => return services::services_benchmarks(),
+        _ => {}
     }
     let bench = root().join(".bench");
     std::fs::create_dir_all(&bench).unwrap();
@@ -231,6 +236,7 @@ fn main() {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             https::https_benchmarks();
+            services::services_benchmarks();
         }
     }
 }

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use crate::common::pebble::Pebble;
 use crate::common::{fixture, free_port};
 
-struct Bench {
-    data: tempfile::TempDir,
-    port: u16,
-    https_port: u16,
+pub struct Bench {
+    pub data: tempfile::TempDir,
+    pub port: u16,
+    pub https_port: u16,
 }
 
 impl Bench {
-    fn run(&self, args: &[&str], extra_env: &[(&str, &Path)]) -> String {
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &Path)]) -> String {
         let mut c = Command::new(env!("CARGO_BIN_EXE_slipway"));
         c.args(args)
             .env("SLIPWAY_DATA", self.data.path())
