@@ -734,6 +734,24 @@ fn developer_keys_reach_their_own_and_granted_apps_only() {
     // The admin sees and reaches everything.
     let all = text(&s.ssh(&s.key, "apps:list"));
     assert!(all.contains("adminapp") && all.contains("devapp"), "{all}");
+
+    // Services: a developer reaches those its apps link to, and runs no backup (host paths).
+    let cache = format!("aclcache{}", std::process::id());
+    let container = format!("slipway-redis-{cache}");
+    let o = s.ssh(&s.key, &format!("redis:create {cache}"));
+    assert!(o.status.success(), "{}", text(&o));
+    let refused = text(&s.ssh(&dev, &format!("redis:info {cache}")));
+    assert!(refused.contains(&format!("no access to the Redis service {cache}")), "{refused}");
+    assert!(!text(&s.ssh(&dev, "redis:list")).contains(&cache));
+    assert!(!s.ssh(&s.key, &format!("redis:backup {cache} /tmp")).status.success(), "backups are host-only");
+    assert!(!s.ssh(&dev, &format!("redis:link {cache} devapp")).status.success());
+    assert!(s.ssh(&s.key, &format!("redis:link {cache} devapp")).status.success());
+    let o = s.ssh_with_input(&dev, &format!("redis:connect {cache}"), "SET k over-ssh\nGET k\n");
+    assert!(text(&o).contains("over-ssh"), "standard input reaches redis-cli: {}", text(&o));
+    assert!(text(&s.ssh(&dev, "config:show devapp")).contains(&format!("@{container}:6379")));
+    assert!(s.ssh(&dev, &format!("redis:unlink {cache} devapp")).status.success());
+    assert!(s.ssh(&s.key, &format!("redis:destroy {cache} --force")).status.success());
+    let _ = Command::new("docker").args(["rm", "-f", &container]).output();
     let _ = s.slipway(&["ssh-keys:remove", dev_name]);
 }
 
