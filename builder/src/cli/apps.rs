@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::Subcommand;
 
 use crate::platform::access::{Caller, Need, Role};
-use crate::platform::commands::{self as cmd, Platform, GLOBAL};
+use crate::platform::commands::{self as cmd, Format, Platform, GLOBAL};
 use crate::platform::settings::ChecksMode;
 
 /// App commands: on this host, and over SSH (`ssh slipway@HOST config:set APP K=V`).
@@ -17,9 +17,20 @@ pub enum AppCommand {
     #[command(name = "apps:create", about = "Create an app")]
     AppsCreate { app: String },
     #[command(name = "apps:list", about = "List the apps")]
-    AppsList,
+    AppsList {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     #[command(name = "apps:info", about = "Show an app's release, buildpack and URLs")]
     AppsInfo { app: String },
+    #[command(name = "apps:exists", about = "Exit status 0 when the app exists, else 1")]
+    AppsExists { app: String },
+    #[command(name = "apps:report", about = "The app's release, build, stack, hosts, scale and settings")]
+    AppsReport {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     #[command(name = "config:set", about = "Set config vars; makes a new release and restarts the processes")]
     ConfigSet {
         /// The app, or --global
@@ -55,6 +66,8 @@ pub enum AppCommand {
     ConfigShow {
         #[arg(allow_hyphen_values = true)]
         app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
     },
     #[command(name = "ps:scale", about = "Set how many containers each process type runs, e.g. web=2 worker=1")]
     PsScale {
@@ -69,9 +82,21 @@ pub enum AppCommand {
     #[command(name = "ps:start", about = "Start the processes of the current release")]
     PsStart { app: String },
     #[command(name = "ps:report", about = "Show the processes")]
-    PsReport { app: String },
+    PsReport {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    #[command(name = "ps:inspect", about = "The engine's view of the app's containers (JSON)")]
+    PsInspect { app: String },
+    #[command(name = "ps:rebuild", about = "Build the deploy branch's current revision again; zero downtime")]
+    PsRebuild { app: String },
     #[command(about = "List the releases")]
-    Releases { app: String },
+    Releases {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     #[command(about = "Go back to an earlier release (default: the one before the current)")]
     Rollback { app: String, release: Option<String> },
     #[command(about = "Show the processes' logs")]
@@ -99,7 +124,11 @@ pub enum AppCommand {
     #[command(name = "domains:remove")]
     DomainsRemove { app: String, domain: String },
     #[command(name = "domains:report")]
-    DomainsReport { app: String },
+    DomainsReport {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     #[command(name = "stack:list", about = "List the stacks; * marks the one the app (or every app) builds on")]
     StackList { app: Option<String> },
     #[command(
@@ -120,7 +149,13 @@ pub enum AppCommand {
     #[command(name = "checks:skip", about = "Only wait for the web port, skip app.json checks")]
     ChecksSkip { app: String },
     #[command(name = "builds:list", about = "The builds of an app (every push is one)")]
-    BuildsList { app: String },
+    BuildsList {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    #[command(name = "logs:failed", about = "The output of the app's last failed build or deploy")]
+    LogsFailed { app: String },
     #[command(name = "builds:output", about = "A build's full log (default: the latest)")]
     BuildsOutput { app: String, id: Option<i64> },
     #[command(name = "builds:cancel", about = "Stop the running build; its push is rejected")]
@@ -204,6 +239,31 @@ pub enum AppCommand {
     AclRemove { app: String, key: String },
     #[command(name = "acl:list", about = "The app's owner and the keys granted it")]
     AclList { app: String },
+    #[command(name = "buildpacks:set", about = "Build the app with this buildpack (or replace the one at --index N)")]
+    BuildpacksSet {
+        app: String,
+        url: String,
+        #[arg(long)]
+        index: Option<usize>,
+    },
+    #[command(name = "buildpacks:add", about = "Add a buildpack to the app's list (at the end, or at --index N)")]
+    BuildpacksAdd {
+        app: String,
+        url: String,
+        #[arg(long)]
+        index: Option<usize>,
+    },
+    #[command(name = "buildpacks:remove", about = "Remove a buildpack from the app's list")]
+    BuildpacksRemove { app: String, url: String },
+    #[command(
+        name = "buildpacks:clear",
+        about = "Empty the app's list: its .buildpacks, app.json or detection choose"
+    )]
+    BuildpacksClear { app: String },
+    #[command(name = "buildpacks:list", about = "The app's buildpacks, in order")]
+    BuildpacksList { app: String },
+    #[command(name = "buildpacks:report", about = "The app's buildpacks and what its release was built with")]
+    BuildpacksReport { app: String },
     #[command(flatten)]
     Postgres(super::services::PostgresCommand),
     #[command(flatten)]
@@ -321,31 +381,37 @@ pub fn need(command: &AppCommand) -> Result<Need> {
     Ok(match command {
         C::Postgres(c) => c.need()?,
         C::Redis(c) => c.need()?,
-        C::AppsList | C::StackList { app: None } => Need::Nothing,
+        C::AppsList { .. } | C::StackList { app: None } => Need::Nothing,
         C::StackList { app: Some(a) } | C::StackSet { app: a, .. } => app(a),
         C::AppsCreate { .. } => Need::Create,
         C::ConfigSet { app: a, .. } | C::ConfigUnset { app: a, .. } | C::ConfigGet { app: a, .. } => app(a),
-        C::ConfigShow { app: a } => app(a),
+        C::ConfigShow { app: a, .. } => app(a),
+        // Whether an app exists is no secret of its own: a developer learns only of apps it sees.
+        C::AppsExists { .. } => Need::Nothing,
         C::DomainsAdd { app, domain } => Need::Domain { app: app.clone(), domain: domain.clone() },
         C::AclAdd { .. } | C::AclRemove { .. } | C::CronReport { app: None } => Need::Admin,
         C::LetsencryptList | C::LetsencryptAutoRenew { app: None } => Need::Admin,
         C::LetsencryptSet { app: a, .. } => app(a),
         C::AppsInfo { app: a }
+        | C::AppsReport { app: a, .. }
+        | C::PsInspect { app: a }
+        | C::PsRebuild { app: a }
+        | C::LogsFailed { app: a }
         | C::PsScale { app: a, .. }
         | C::PsRestart { app: a }
         | C::PsStop { app: a }
         | C::PsStart { app: a }
-        | C::PsReport { app: a }
-        | C::Releases { app: a }
+        | C::PsReport { app: a, .. }
+        | C::Releases { app: a, .. }
         | C::Rollback { app: a, .. }
         | C::Logs { app: a, .. }
         | C::Run { app: a, .. }
         | C::DomainsRemove { app: a, .. }
-        | C::DomainsReport { app: a }
+        | C::DomainsReport { app: a, .. }
         | C::ChecksDisable { app: a }
         | C::ChecksEnable { app: a }
         | C::ChecksSkip { app: a }
-        | C::BuildsList { app: a }
+        | C::BuildsList { app: a, .. }
         | C::BuildsOutput { app: a, .. }
         | C::BuildsCancel { app: a }
         | C::LetsencryptEnable { app: a }
@@ -359,7 +425,13 @@ pub fn need(command: &AppCommand) -> Result<Need> {
         | C::CronRuns { app: a, .. }
         | C::CronOutput { app: a, .. }
         | C::CronReport { app: Some(a) }
-        | C::AclList { app: a } => app(a),
+        | C::AclList { app: a }
+        | C::BuildpacksSet { app: a, .. }
+        | C::BuildpacksAdd { app: a, .. }
+        | C::BuildpacksRemove { app: a, .. }
+        | C::BuildpacksClear { app: a }
+        | C::BuildpacksList { app: a }
+        | C::BuildpacksReport { app: a } => app(a),
     })
 }
 
@@ -368,8 +440,10 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
     use AppCommand as C;
     match command {
         C::AppsCreate { app } => cmd::apps::create(p, &app)?,
-        C::AppsList => cmd::apps::list(p)?,
+        C::AppsList { format } => cmd::apps::list(p, format)?,
         C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
+        C::AppsExists { app } => return cmd::apps::exists(p, &app),
+        C::AppsReport { app, format } => cmd::apps::report(p, &app, format).await?,
         C::ConfigSet { app, vars, no_restart, encoded, stdin } => {
             let mut assigned = cmd::config::assignments(&vars, encoded)?;
             if stdin {
@@ -379,12 +453,17 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         }
         C::ConfigUnset { app, keys, no_restart } => cmd::config::unset(p, &app, &keys, no_restart).await?,
         C::ConfigGet { app, key } => cmd::config::get(p, &app, &key)?,
-        C::ConfigShow { app } => cmd::config::show(p, &app)?,
+        C::ConfigShow { app, format } => cmd::config::show(p, &app, format)?,
         C::PsScale { app, counts } => cmd::ps::scale(p, &app, &counts).await?,
         C::PsRestart { app } | C::PsStart { app } => cmd::ps::restart(p, &app).await?,
         C::PsStop { app } => cmd::ps::stop(p, &app).await?,
-        C::PsReport { app } => cmd::ps::report(p, &app).await?,
-        C::Releases { app } => cmd::releases::releases(p, &app)?,
+        C::PsReport { app, format } => cmd::ps::report(p, &app, format).await?,
+        C::PsInspect { app } => cmd::ps::inspect(p, &app).await?,
+        C::PsRebuild { app } => {
+            p.app_state(&app)?;
+            return crate::gitpush::hook::rebuild(&p.data_dir, &app, &p.actor);
+        }
+        C::Releases { app, format } => cmd::releases::releases(p, &app, format)?,
         C::Rollback { app, release } => cmd::releases::rollback(p, &app, release.as_deref()).await?,
         C::Logs { app, router: true, num, .. } => cmd::logs::router_logs(p, &app, num.unwrap_or(100)).await?,
         C::Logs { app, tail, num, process_type, router: false } => {
@@ -393,13 +472,14 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::Run { app, command } => return cmd::logs::run(p, &app, command).await,
         C::DomainsAdd { app, domain } => cmd::domains::add(p, &app, &domain).await?,
         C::DomainsRemove { app, domain } => cmd::domains::remove(p, &app, &domain).await?,
-        C::DomainsReport { app } => cmd::domains::report(p, &app)?,
+        C::DomainsReport { app, format } => cmd::domains::report(p, &app, format)?,
         C::StackList { app } => cmd::stacks::list(p, app.as_deref()).await?,
         C::StackSet { app, name } => cmd::stacks::set(p, &app, &name)?,
         C::ChecksDisable { app } => cmd::checks::set(p, &app, ChecksMode::Disabled)?,
         C::ChecksEnable { app } => cmd::checks::set(p, &app, ChecksMode::Enabled)?,
         C::ChecksSkip { app } => cmd::checks::set(p, &app, ChecksMode::Skipped)?,
-        C::BuildsList { app } => cmd::builds::list(p, &app)?,
+        C::BuildsList { app, format } => cmd::builds::list(p, &app, format)?,
+        C::LogsFailed { app } => cmd::builds::failed(p, &app)?,
         C::BuildsOutput { app, id } => cmd::builds::output(p, &app, id)?,
         C::BuildsCancel { app } => cmd::builds::cancel(p, &app)?,
         C::CertsAdd { app, cert, key } => {
@@ -421,6 +501,12 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
         C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
         C::AclList { app } => cmd::acl::list(p, &app)?,
+        C::BuildpacksSet { app, url, index } => cmd::buildpacks::set(p, &app, &url, index)?,
+        C::BuildpacksAdd { app, url, index } => cmd::buildpacks::add(p, &app, &url, index)?,
+        C::BuildpacksRemove { app, url } => cmd::buildpacks::remove(p, &app, &url)?,
+        C::BuildpacksClear { app } => cmd::buildpacks::clear(p, &app)?,
+        C::BuildpacksList { app } => cmd::buildpacks::list(p, &app)?,
+        C::BuildpacksReport { app } => cmd::buildpacks::report(p, &app)?,
         C::Postgres(c) => return c.run(p).await,
         C::Redis(c) => return c.run(p).await,
     }

@@ -52,6 +52,31 @@ pub fn pre_receive(data_dir: &Path, app: &str) -> Result<i32> {
     Ok(code)
 }
 
+/// `ps:rebuild APP`: the deploy branch's current revision built again and rolled out with zero
+/// downtime, as a push of it would be (a build record, its log, the same checks).
+pub fn rebuild(data_dir: &Path, app: &str, actor: &str) -> Result<i32> {
+    let state = State::open(data_dir)?;
+    state.require_app(app)?;
+    let repo = super::dispatch::repo_path(data_dir, app);
+    let no_source =
+        || format!("app '{app}' has no pushed source to rebuild: git push it, or `slipway deploy` a directory");
+    let branch = state.deploy_branch(app)?.filter(|_| repo.is_dir()).with_context(no_source)?;
+    let out = Command::new("git")
+        .arg("--git-dir")
+        .arg(&repo)
+        .args(["rev-parse", "--verify", "--quiet", &format!("refs/heads/{branch}^{{commit}}")])
+        .output()
+        .context("cannot run git")?;
+    if !out.status.success() {
+        anyhow::bail!("{}", no_source());
+    }
+    let rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The export reads the app's repo, as the hook's does (git sets GIT_DIR for a hook).
+    std::env::set_var("GIT_DIR", &repo);
+    std::env::set_var("SLIPWAY_PUSHER", actor);
+    deploy_revision(data_dir, &state, app, &rev)
+}
+
 fn deploy_revision(data_dir: &Path, state: &State, app: &str, rev: &str) -> Result<i32> {
     // Refuse at once when a deploy of the app runs (the deploy's own lock would too, but only
     // after the export; this is the clear, immediate message).

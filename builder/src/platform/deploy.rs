@@ -63,9 +63,17 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     config.extend(defaults.clone());
     let quantities = manifest.quantities()?;
     manifest.cron_tasks()?;
-    // app.json's buildpacks, when neither .buildpacks nor BUILDPACK_URL chooses.
-    let chosen = crate::engine::fsutil::has_app_file(&dir, ".buildpacks") || config.contains_key("BUILDPACK_URL");
-    let buildpacks = if chosen { Vec::new() } else { manifest.buildpack_urls()? };
+    // Who chooses the buildpacks: BUILDPACK_URL > buildpacks:set > .buildpacks > app.json > detection.
+    let set = crate::platform::settings::AppSettings::buildpacks(&r.state, app)?;
+    let buildpacks = if config.contains_key("BUILDPACK_URL") {
+        Vec::new()
+    } else if !set.is_empty() {
+        set
+    } else if crate::engine::fsutil::has_app_file(&dir, ".buildpacks") {
+        Vec::new()
+    } else {
+        manifest.buildpack_urls()?
+    };
     let (process_types, build, slug_digest) = if crate::containers::dockerfile::applies(&dir, &config)? {
         let b = crate::containers::dockerfile::DockerfileBuild {
             dir: &dir,

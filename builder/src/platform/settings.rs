@@ -378,6 +378,17 @@ impl AppSettings {
     pub fn add_mount(state: &State, app: &str, inside: &str, mount: &str) -> Result<()> {
         state.set_setting(app, &format!("storage.{inside}"), Some(mount))
     }
+
+    /// The app's buildpacks (`buildpacks:set`/`add`), in order; none: the app chooses, or detection.
+    pub fn buildpacks(state: &State, app: &str) -> Result<Vec<String>> {
+        let stored = state.setting(app, "buildpacks")?.unwrap_or_default();
+        Ok(stored.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+    }
+
+    pub fn set_buildpacks(state: &State, app: &str, list: &[String]) -> Result<()> {
+        let value = list.join("\n");
+        state.set_setting(app, "buildpacks", (!list.is_empty()).then_some(value.as_str()))
+    }
 }
 
 #[cfg(test)]

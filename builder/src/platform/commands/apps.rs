@@ -2,7 +2,9 @@
 
 use anyhow::{bail, Result};
 
-use super::Platform;
+use serde_json::json;
+
+use super::{print_json, Format, Platform};
 use crate::output;
 use crate::platform::runner::Runner;
 
@@ -17,14 +19,74 @@ pub fn create(p: &Platform, app: &str) -> Result<()> {
     Ok(())
 }
 
-/// `apps:list`
-pub fn list(p: &Platform) -> Result<()> {
-    println!("=== apps");
+/// `apps:list [--format json]`
+pub fn list(p: &Platform, format: Format) -> Result<()> {
     let state = p.state()?;
+    let mut apps = Vec::new();
     for app in state.apps()? {
         if p.caller.as_ref().map_or(Ok(true), |c| c.sees(&state, &app))? {
-            println!("{app}");
+            apps.push(app);
         }
+    }
+    match format {
+        Format::Json => print_json(&json!(apps)),
+        Format::Text => println!("=== apps\n{}", apps.iter().map(|a| format!("{a}\n")).collect::<String>().trim_end()),
+    }
+    Ok(())
+}
+
+/// `apps:exists APP`: exit status 0 when it exists (and the caller may see it), else 1.
+pub fn exists(p: &Platform, app: &str) -> Result<i32> {
+    let state = p.state()?;
+    let seen = state.app_exists(app)? && p.caller.as_ref().map_or(Ok(true), |c| c.sees(&state, app))?;
+    if seen {
+        output::header(format!("App {app} exists"));
+        return Ok(0);
+    }
+    output::warn(format!("App {app} does not exist"));
+    Ok(1)
+}
+
+/// `apps:report APP [--format json]`: release, build, stack, URLs, domains, scale, settings.
+pub async fn report(p: &Platform, app: &str, format: Format) -> Result<()> {
+    let r = p.runner_for(app).await?;
+    let current = r.state.current_release(app)?;
+    let settings = crate::platform::settings::AppSettings::load(&r.state, app)?;
+    let report = json!({
+        "app": app,
+        "release": current.as_ref().map(|c| c.version),
+        "deployed_at": current.as_ref().map(|c| c.created_at),
+        "build": current.as_ref().map(|c| c.build.to_string()),
+        "source_version": current.as_ref().and_then(|c| c.source_version.clone()),
+        "stack": crate::platform::settings::stack_of(&r.state, app)?.name,
+        "hosts": r.hosts(app)?,
+        "formation": r.state.formation(app)?,
+        "stopped": crate::platform::settings::AppSettings::is_stopped(&r.state, app)?,
+        "checks": settings.checks.as_str(),
+        "buildpacks": crate::platform::settings::AppSettings::buildpacks(&r.state, app)?,
+        "owner": r.state.owner(app)?,
+        "linked_services": crate::platform::services::linked_to(&r.state, app)?
+            .iter()
+            .map(|s| format!("{}:{}", s.kind.as_str(), s.name))
+            .collect::<Vec<_>>(),
+    });
+    if format == Format::Json {
+        print_json(&report);
+        return Ok(());
+    }
+    output::header(format!("{app} app information"));
+    let Some(fields) = report.as_object() else { return Ok(()) };
+    for (key, value) in fields.iter().filter(|(k, _)| *k != "app") {
+        let shown = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".into(),
+            serde_json::Value::Array(items) => {
+                items.iter().map(|i| i.as_str().map_or(i.to_string(), str::to_string)).collect::<Vec<_>>().join(" ")
+            }
+            serde_json::Value::Object(map) => map.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+            other => other.to_string(),
+        };
+        println!("       {:<20}{shown}", format!("{}:", key.replace('_', " ")));
     }
     Ok(())
 }

@@ -2,11 +2,30 @@
 
 use anyhow::{bail, Context, Result};
 
-use super::Platform;
+use super::{Format, Platform};
 
-/// `builds:list APP`
-pub fn list(p: &Platform, app: &str) -> Result<()> {
+/// `builds:list APP [--format json]`
+pub fn list(p: &Platform, app: &str, format: Format) -> Result<()> {
     let state = p.app_state(app)?;
+    if format == Format::Json {
+        let builds: Vec<serde_json::Value> = state
+            .deploys(app)?
+            .into_iter()
+            .map(|d| {
+                serde_json::json!({
+                    "id": d.id,
+                    "status": d.status.as_str(),
+                    "started_at": d.started_at,
+                    "finished_at": d.finished_at,
+                    "release": d.release,
+                    "source_version": d.source_version,
+                    "pusher": d.pusher,
+                })
+            })
+            .collect();
+        super::print_json(&serde_json::Value::Array(builds));
+        return Ok(());
+    }
     println!("=== {app} builds");
     for d in state.deploys(app)? {
         let took = d.finished_at.map(|f| format!("{}s", f - d.started_at)).unwrap_or_else(|| "-".into());
@@ -22,6 +41,17 @@ pub fn list(p: &Platform, app: &str) -> Result<()> {
 pub fn output(p: &Platform, app: &str, id: Option<i64>) -> Result<()> {
     let state = p.app_state(app)?;
     let log = state.deploy_log(app, id)?.with_context(|| format!("app '{app}' has no such build"))?;
+    print!("{}", crate::output::printable(&log.log));
+    Ok(())
+}
+
+/// `logs:failed APP`: the output of the app's last failed build or deploy.
+pub fn failed(p: &Platform, app: &str) -> Result<()> {
+    let state = p.app_state(app)?;
+    let last = state.deploys(app)?.into_iter().find(|d| d.status == crate::platform::state::DeployStatus::Failed);
+    let Some(last) = last else { bail!("app '{app}' has no failed deploy") };
+    let log = state.deploy_log(app, Some(last.id))?.with_context(|| format!("app '{app}' has no such build"))?;
+    crate::output::header(format!("{app}: build {} failed", last.id));
     print!("{}", crate::output::printable(&log.log));
     Ok(())
 }

@@ -130,10 +130,14 @@ pub fn get(p: &Platform, app: &str, key: &str) -> Result<()> {
     Ok(())
 }
 
-/// `config:show APP|--global`
-pub fn show(p: &Platform, app: &str) -> Result<()> {
+/// `config:show APP|--global [--format json]`
+pub fn show(p: &Platform, app: &str, format: super::Format) -> Result<()> {
     let state = p.state()?;
     let scope = p.scope(&state, app)?;
+    if format == super::Format::Json {
+        super::print_json(&serde_json::json!(state.config(scope)?));
+        return Ok(());
+    }
     println!("=== {app} config vars");
     for (k, v) in state.config(scope)? {
         println!("{k}: {v}");

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use super::Platform;
+use super::{Format, Platform};
 use crate::output;
 use crate::platform::names::validate_domain;
 use crate::platform::settings::{Global, GlobalSettings};
@@ -34,10 +34,16 @@ pub async fn remove(p: &Platform, app: &str, domain: &str) -> Result<()> {
     Ok(())
 }
 
-/// `domains:report APP`
-pub fn report(p: &Platform, app: &str) -> Result<()> {
+/// `domains:report APP [--format json]`
+pub fn report(p: &Platform, app: &str, format: Format) -> Result<()> {
     let state = p.app_state(app)?;
     let global = GlobalSettings::load(&state)?.domain;
+    if format == Format::Json {
+        let report =
+            serde_json::json!({ "app": app, "global": format!("{app}.{global}"), "domains": state.domains(app)? });
+        super::print_json(&report);
+        return Ok(());
+    }
     println!("=== {app} domains\n{app}.{global} (global)");
     for d in state.domains(app)? {
         println!("{d}");

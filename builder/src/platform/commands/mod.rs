@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod apps;
+pub mod buildpacks;
 pub mod builds;
 pub mod certs;
 pub mod checks;
@@ -41,6 +42,19 @@ pub struct Platform {
 
 /// `--global` in place of an app name: global config.
 pub const GLOBAL: &str = "--global";
+
+/// How a report prints: Dokku's text, or JSON for scripts (`--format json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+/// A report as JSON, on standard output.
+pub fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+}
 
 impl Platform {
     pub fn state(&self) -> Result<State> {

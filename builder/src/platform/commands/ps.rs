@@ -72,10 +72,53 @@ pub async fn restore(p: &Platform, app: &str) -> Result<()> {
     Ok(())
 }
 
-/// `ps:report APP`
-pub async fn report(p: &Platform, app: &str) -> Result<()> {
-    print!("{}", ps_report(&p.runner_for(app).await?, app).await?);
+/// `ps:report APP [--format json]`
+pub async fn report(p: &Platform, app: &str, format: super::Format) -> Result<()> {
+    let r = p.runner_for(app).await?;
+    if format == super::Format::Text {
+        print!("{}", ps_report(&r, app).await?);
+        return Ok(());
+    }
+    let mut processes = Vec::new();
+    for c in r.containers(app).await? {
+        processes.push(serde_json::json!({
+            "name": c.name,
+            "type": c.kind,
+            "index": c.index,
+            "release": c.release,
+            "status": container_status(&r, &c.id).await,
+            "running": c.running,
+            "port": c.port,
+        }));
+    }
+    let report = serde_json::json!({
+        "app": app,
+        "release": r.state.current_release(app)?.map(|c| c.version),
+        "formation": r.state.formation(app)?,
+        "stopped": crate::platform::settings::AppSettings::is_stopped(&r.state, app)?,
+        "processes": processes,
+    });
+    super::print_json(&report);
     Ok(())
+}
+
+/// `ps:inspect APP`: the engine's view of each of the app's process containers, as JSON
+/// (config vars are files, never in it).
+pub async fn inspect(p: &Platform, app: &str) -> Result<()> {
+    let r = p.runner_for(app).await?;
+    let mut all = Vec::new();
+    for c in r.containers(app).await? {
+        let info =
+            r.engine.api.inspect_container(&c.id, None).await.with_context(|| format!("cannot inspect {}", c.name))?;
+        all.push(serde_json::to_value(info)?);
+    }
+    super::print_json(&serde_json::Value::Array(all));
+    Ok(())
+}
+
+async fn container_status(r: &Runner, id: &str) -> String {
+    let info = r.engine.api.inspect_container(id, None).await.ok();
+    info.and_then(|i| i.state).and_then(|s| s.status).map(|s| s.to_string()).unwrap_or_default()
 }
 
 pub fn parse_scale(items: &[String]) -> Result<BTreeMap<String, i64>> {
@@ -111,16 +154,7 @@ async fn ps_report(r: &Runner, app: &str) -> Result<String> {
         r.state.formation(app)?.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
     );
     for c in r.containers(app).await? {
-        let state = r
-            .engine
-            .api
-            .inspect_container(&c.id, None)
-            .await
-            .ok()
-            .and_then(|i| i.state)
-            .and_then(|s| s.status)
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let state = container_status(r, &c.id).await;
         out += &format!(
             "{:<28} v{:<4} {:<10} {}\n",
             c.name,

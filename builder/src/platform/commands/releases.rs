@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::Platform;
+use super::{Format, Platform};
 use crate::output;
 use crate::platform::deploy;
 use crate::platform::state::State;
@@ -18,9 +18,32 @@ pub async fn deploy(p: &Platform, app: &str, source: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `releases APP`
-pub fn releases(p: &Platform, app: &str) -> Result<()> {
-    print!("{}", report_releases(&p.app_state(app)?, app)?);
+/// `releases APP [--format json]`
+pub fn releases(p: &Platform, app: &str, format: Format) -> Result<()> {
+    let state = p.app_state(app)?;
+    if format == Format::Text {
+        print!("{}", report_releases(&state, app)?);
+        return Ok(());
+    }
+    let current = state.current_release(app)?.map(|r| r.version);
+    let list: Vec<serde_json::Value> = state
+        .releases(app)?
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "version": r.version,
+                "current": Some(r.version) == current,
+                "status": r.status.as_str(),
+                "description": r.description,
+                "build": r.build.to_string(),
+                "image": r.image,
+                "source_version": r.source_version,
+                "created_at": r.created_at,
+                "pusher": r.pusher,
+            })
+        })
+        .collect();
+    super::print_json(&serde_json::Value::Array(list));
     Ok(())
 }
 
