@@ -239,6 +239,20 @@ pub enum AppCommand {
     AclRemove { app: String, key: String },
     #[command(name = "acl:list", about = "The app's owner and the keys granted it")]
     AclList { app: String },
+    #[command(
+        name = "git:from-image",
+        about = "Deploy a prebuilt image from the Docker engine (its /app Procfile and app.json apply)"
+    )]
+    GitFromImage { app: String, image: String },
+    #[command(
+        name = "git:from-archive",
+        about = "Deploy a .tar, .tar.gz or .zip from an http(s) URL, or - for standard input"
+    )]
+    GitFromArchive {
+        app: String,
+        #[arg(allow_hyphen_values = true, value_name = "URL|-")]
+        source: String,
+    },
     #[command(name = "buildpacks:set", about = "Build the app with this buildpack (or replace the one at --index N)")]
     BuildpacksSet {
         app: String,
@@ -426,6 +440,8 @@ pub fn need(command: &AppCommand) -> Result<Need> {
         | C::CronOutput { app: a, .. }
         | C::CronReport { app: Some(a) }
         | C::AclList { app: a }
+        | C::GitFromImage { app: a, .. }
+        | C::GitFromArchive { app: a, .. }
         | C::BuildpacksSet { app: a, .. }
         | C::BuildpacksAdd { app: a, .. }
         | C::BuildpacksRemove { app: a, .. }
@@ -501,6 +517,8 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
         C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
         C::AclList { app } => cmd::acl::list(p, &app)?,
+        C::GitFromImage { app, image } => cmd::git::from_image(p, &app, &image).await?,
+        C::GitFromArchive { app, source } => cmd::git::from_archive(p, &app, &source).await?,
         C::BuildpacksSet { app, url, index } => cmd::buildpacks::set(p, &app, &url, index)?,
         C::BuildpacksAdd { app, url, index } => cmd::buildpacks::add(p, &app, &url, index)?,
         C::BuildpacksRemove { app, url } => cmd::buildpacks::remove(p, &app, &url)?,

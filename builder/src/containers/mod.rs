@@ -9,6 +9,7 @@ pub mod dockerfile;
 pub mod exec;
 pub mod image;
 pub mod loader;
+pub mod prebuilt;
 pub mod process;
 pub mod run;
 pub mod stack;

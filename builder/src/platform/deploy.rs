@@ -13,8 +13,17 @@ use crate::platform::runner::Runner;
 use crate::platform::settings::GlobalSettings;
 use crate::platform::state::{DeployStatus, Release, ReleaseStatus, State};
 
-/// `deploy APP DIR|TARBALL`: build, record a release, roll it out.
-pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Option<String>) -> Result<i64> {
+/// What a deploy deploys.
+pub enum Source<'a> {
+    /// A directory or tarball to build, and the revision it is (when known).
+    Tree(&'a Path, Option<String>),
+    /// A prebuilt image in the engine (`git:from-image`).
+    Image(&'a str),
+}
+
+/// `deploy APP DIR|TARBALL`, `git:from-image`: build (or take the image), record a release,
+/// roll it out; recorded as a build either way.
+pub async fn deploy(r: &mut Runner, app: &str, source: Source<'_>) -> Result<i64> {
     r.state.require_app(app)?;
     let _lock = r.lock(app)?;
     // A git push records its build itself (with the full log) and says which record is ours.
@@ -22,7 +31,10 @@ pub async fn deploy(r: &mut Runner, app: &str, source: &Path, source_version: Op
         Some(id) => id,
         None => r.state.start_deploy(app, &r.actor)?,
     };
-    let result = deploy_locked(r, app, source, source_version).await;
+    let result = match source {
+        Source::Tree(dir, source_version) => deploy_locked(r, app, dir, source_version).await,
+        Source::Image(image) => deploy_image(r, app, image).await,
+    };
     let (status, version) = match &result {
         Ok(v) => (DeployStatus::Succeeded, Some(*v)),
         Err(_) => (DeployStatus::Failed, None),
@@ -129,15 +141,64 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         status: ReleaseStatus::Pending,
         pusher: Some(r.actor.clone()),
     };
+    roll_out_new(r, release, &quantities, &defaults).await
+}
+
+/// `git:from-image APP IMAGE`: a prebuilt image as the next release; its Procfile and
+/// app.json (in `/app` or its working directory) apply as a build's would.
+async fn deploy_image(r: &mut Runner, app: &str, image: &str) -> Result<i64> {
+    crate::containers::prebuilt::check_reference(image)?;
+    let (procfile, app_json) = crate::containers::prebuilt::app_files(&r.engine, image).await?;
+    let manifest = AppJson::parse(app_json.as_deref())?;
+    let mut config = r.state.effective_config(app)?;
+    let defaults = manifest.env_defaults(&config)?;
+    config.extend(defaults.clone());
+    let quantities = manifest.quantities()?;
+    manifest.cron_tasks()?;
+    let types = procfile.map(|t| crate::engine::procfile::Procfile::parse(&t)).transpose()?.unwrap_or_default();
+    let mut process_types: BTreeMap<String, String> =
+        types.processes.into_iter().map(|p| (p.name, p.command)).collect();
+    process_types.entry("web".into()).or_default();
+    let version = r.state.next_version(app)?;
+    let tag = format!("{}:v{version}", crate::containers::image::repository(app));
+    crate::output::header(format!("Deploying the image {image} as {app} v{version}"));
+    crate::containers::prebuilt::tag_release(&r.engine, image, &tag, app, &process_types).await?;
+    let release = Release {
+        app: app.to_string(),
+        version,
+        image: tag,
+        slug_digest: None,
+        build: BuildKind::Dockerfile,
+        process_types,
+        source_version: Some(format!("image:{image}")),
+        config,
+        description: format!("Deploy image {image}"),
+        app_json,
+        created_at: 0,
+        status: ReleaseStatus::Pending,
+        pusher: Some(r.actor.clone()),
+    };
+    roll_out_new(r, release, &quantities, &defaults).await
+}
+
+/// Records a new release and rolls it out (the first one starts app.json's formation).
+async fn roll_out_new(
+    r: &mut Runner,
+    release: Release,
+    quantities: &BTreeMap<String, i64>,
+    defaults: &crate::engine::envdir::Vars,
+) -> Result<i64> {
+    let app = release.app.clone();
+    let app = app.as_str();
     let recorded = r.state.add_release(&release)?;
     // The first deploy starts app.json's formation.
     if r.state.current_release(app)?.is_none() && !quantities.is_empty() {
         let tx = r.state.transaction()?;
-        State::set_formation(&tx, app, &quantities)?;
+        State::set_formation(&tx, app, quantities)?;
         tx.commit()?;
     }
     r.rollout(app, recorded).await?;
-    keep_env_defaults(r, app, &defaults)?;
+    keep_env_defaults(r, app, defaults)?;
     Ok(recorded)
 }
 

@@ -11,6 +11,7 @@ pub mod checks;
 pub mod config;
 pub mod cron;
 pub mod domains;
+pub mod git;
 pub mod letsencrypt;
 pub mod logs;
 pub mod ps;

@@ -12,7 +12,7 @@ use crate::platform::state::State;
 /// `deploy APP DIR|TARBALL`
 pub async fn deploy(p: &Platform, app: &str, source: &Path) -> Result<()> {
     let mut r = p.runner_for(app).await?;
-    let v = deploy::deploy(&mut r, app, source, std::env::var("SOURCE_VERSION").ok()).await?;
+    let v = deploy::deploy(&mut r, app, deploy::Source::Tree(source, std::env::var("SOURCE_VERSION").ok())).await?;
     print!("{}", super::apps::app_info(&r, app).await?);
     output::header(format!("Deployed {app} v{v}"));
     Ok(())
