@@ -120,6 +120,9 @@ fn count_tar_entries(file: &Path) -> Result<()> {
             bail!("the archive holds more than {MAX_ENTRIES} entries: nothing was deployed");
         }
     }
+    if n == 0 {
+        bail!("the archive is not a .tar, .tar.gz or .zip, or it is empty: nothing was deployed");
+    }
     Ok(())
 }
 
