@@ -253,6 +253,34 @@ pub enum AppCommand {
         #[arg(allow_hyphen_values = true, value_name = "URL|-")]
         source: String,
     },
+    #[command(name = "ports:list", about = "The app's port mappings (or the default one)")]
+    PortsList { app: String },
+    #[command(name = "ports:add", about = "Add http:HOST_PORT:CONTAINER_PORT mappings; a new release")]
+    PortsAdd {
+        app: String,
+        #[arg(required = true, value_name = "http:HOST:CONTAINER")]
+        maps: Vec<String>,
+    },
+    #[command(name = "ports:set", about = "Replace the app's port mappings; a new release")]
+    PortsSet {
+        app: String,
+        #[arg(required = true, value_name = "http:HOST:CONTAINER")]
+        maps: Vec<String>,
+    },
+    #[command(name = "ports:remove", about = "Remove mappings (or every mapping of a host port); a new release")]
+    PortsRemove {
+        app: String,
+        #[arg(required = true, value_name = "MAP|HOST_PORT")]
+        maps: Vec<String>,
+    },
+    #[command(name = "ports:clear", about = "Back to the default mapping; a new release")]
+    PortsClear { app: String },
+    #[command(name = "ports:report", about = "The app's port mappings, set and in force")]
+    PortsReport {
+        app: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
     #[command(name = "buildpacks:set", about = "Build the app with this buildpack (or replace the one at --index N)")]
     BuildpacksSet {
         app: String,
@@ -440,6 +468,12 @@ pub fn need(command: &AppCommand) -> Result<Need> {
         | C::CronOutput { app: a, .. }
         | C::CronReport { app: Some(a) }
         | C::AclList { app: a }
+        | C::PortsList { app: a }
+        | C::PortsAdd { app: a, .. }
+        | C::PortsSet { app: a, .. }
+        | C::PortsRemove { app: a, .. }
+        | C::PortsClear { app: a }
+        | C::PortsReport { app: a, .. }
         | C::GitFromImage { app: a, .. }
         | C::GitFromArchive { app: a, .. }
         | C::BuildpacksSet { app: a, .. }
@@ -517,6 +551,12 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AclAdd { app, key } => cmd::acl::add(p, &app, &key)?,
         C::AclRemove { app, key } => cmd::acl::remove(p, &app, &key)?,
         C::AclList { app } => cmd::acl::list(p, &app)?,
+        C::PortsList { app } => cmd::ports::list(p, &app).await?,
+        C::PortsAdd { app, maps } => cmd::ports::add(p, &app, &maps).await?,
+        C::PortsSet { app, maps } => cmd::ports::set(p, &app, &maps).await?,
+        C::PortsRemove { app, maps } => cmd::ports::remove(p, &app, &maps).await?,
+        C::PortsClear { app } => cmd::ports::clear(p, &app).await?,
+        C::PortsReport { app, format } => cmd::ports::report(p, &app, format).await?,
         C::GitFromImage { app, image } => cmd::git::from_image(p, &app, &image).await?,
         C::GitFromArchive { app, source } => cmd::git::from_archive(p, &app, &source).await?,
         C::BuildpacksSet { app, url, index } => cmd::buildpacks::set(p, &app, &url, index)?,

@@ -15,6 +15,7 @@ pub mod disk;
 pub mod letsencrypt;
 pub mod lock;
 pub mod names;
+pub mod ports;
 pub mod records;
 pub mod router;
 pub mod runner;

@@ -86,13 +86,20 @@ impl Runner {
         Ok(hosts)
     }
 
+    /// Points the router at these web container ports for the app's hosts, on the router's
+    /// port and the app's other HTTP ports (`ports:add`).
+    pub async fn route(&self, app: &str, ports: &[u16]) -> Result<()> {
+        let listens = crate::platform::ports::extra_http_ports(&self.state, app, &self.router.listen)?;
+        self.router.set_app(app, &self.hosts(app)?, ports, &listens).await
+    }
+
     /// Rewrites an app's router entry for its current web containers (after a change of its
     /// domains or certificate).
     pub async fn refresh_routes(&self, app: &str) -> Result<()> {
         let ports: Vec<u16> =
             self.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
         if !ports.is_empty() || self.router.has_app(app) {
-            self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+            self.route(app, &ports).await?;
         }
         Ok(())
     }
@@ -163,7 +170,10 @@ impl Runner {
         let cmd = process::command(&release.build, &release.process_types, kind, one_off)
             .with_context(|| format!("v{} of '{app}'", release.version))?;
         // A Dockerfile app listens where its image EXPOSEs; PORT says so either way.
-        let port = process::container_port(&self.engine, &release.build, &release.image).await?;
+        let port = match crate::platform::ports::container_port(&self.state, app)? {
+            Some(port) => port,
+            None => process::container_port(&self.engine, &release.build, &release.image).await?,
+        };
         let env = vec![format!("PORT={port}"), format!("DYNO={kind}.{index}")];
         let settings = AppSettings::load(&self.state, app)?;
         let limits = settings.limits_for(kind);
@@ -370,7 +380,7 @@ impl Runner {
             if !has_web && self.router.has_app(app) {
                 self.router.remove_app(app).await?;
             } else if has_web && (formation.get("web").copied().unwrap_or(0) > 0 || self.router.has_app(app)) {
-                self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+                self.route(app, &ports).await?;
             }
             Ok(())
         }
@@ -518,7 +528,7 @@ impl Runner {
         // Started again, a container may have a new host port.
         let ports: Vec<u16> = after.iter().filter(|c| c.kind == "web" && c.running).filter_map(|c| c.port).collect();
         if release.has_web() && !ports.is_empty() {
-            self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+            self.route(app, &ports).await?;
         }
         Ok(match (started, made) {
             (0, 0) => format!("v{} runs as it should", release.version),
@@ -569,14 +579,14 @@ impl Runner {
                 if kind == "web" {
                     let mut ports: Vec<u16> = mine.iter().filter_map(|c| c.port).collect();
                     ports.extend(new.iter().filter_map(|c| c.port));
-                    self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+                    self.route(app, &ports).await?;
                 }
             } else if want < have {
                 let (keep, drop): (Vec<&Running>, Vec<&Running>) =
                     mine.into_iter().partition(|c| (c.index as i64) <= want);
                 if kind == "web" {
                     let ports: Vec<u16> = keep.iter().filter_map(|c| c.port).collect();
-                    self.router.set_app(app, &self.hosts(app)?, &ports).await?;
+                    self.route(app, &ports).await?;
                 }
                 let drop: Vec<Running> = drop.into_iter().cloned().collect();
                 self.retire(&drop).await;

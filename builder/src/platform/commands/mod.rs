@@ -14,6 +14,7 @@ pub mod domains;
 pub mod git;
 pub mod letsencrypt;
 pub mod logs;
+pub mod ports;
 pub mod ps;
 pub mod releases;
 pub mod report;

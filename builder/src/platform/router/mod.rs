@@ -316,9 +316,10 @@ http {{
     /// Points an app's host names at these loopback ports, then reloads (nginx runs and the
     /// wait for its workers happen on a blocking thread). When the new configuration does not
     /// pass `nginx -t`, the old one is put back.
-    pub async fn set_app(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
+    pub async fn set_app(&self, app: &str, hosts: &[String], ports: &[u16], listens: &[u16]) -> Result<()> {
         let (router, app, hosts, ports) = (self.clone(), app.to_string(), hosts.to_vec(), ports.to_vec());
-        tokio::task::spawn_blocking(move || router.set_app_now(&app, &hosts, &ports)).await?
+        let listens = listens.to_vec();
+        tokio::task::spawn_blocking(move || router.set_app_now(&app, &hosts, &ports, &listens)).await?
     }
 
     /// Removes an app's entry and reloads (on a blocking thread).
@@ -327,7 +328,7 @@ http {{
         tokio::task::spawn_blocking(move || router.remove_app_now(&app)).await?
     }
 
-    fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16]) -> Result<()> {
+    fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16], listens: &[u16]) -> Result<()> {
         // Checked where they entered, and again here, where they become nginx config. A name
         // stored before those checks existed is left out, with a warning, rather than written.
         if !is_safe_app_name(app) {
@@ -346,7 +347,7 @@ http {{
             })
             .cloned()
             .collect();
-        let site = self.site(app, hosts, ports)?;
+        let site = Vhost { listens: listens.to_vec(), ..self.site(app, hosts, ports)? };
         std::fs::create_dir_all(self.dir.join("apps"))?;
         let path = self.dir.join("apps").join(format!("{app}.conf"));
         let previous = std::fs::read_to_string(&path).ok();
@@ -391,7 +392,7 @@ http {{
         };
         let challenges = challenges(data_dir, app);
         let logs = Some(self.dir.join("logs"));
-        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), tls, challenges, logs })
+        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), listens: Vec::new(), tls, challenges, logs })
     }
 
     /// While any app is served over HTTPS, a default server on the HTTPS address refuses the
@@ -548,7 +549,15 @@ mod tests {
 
     fn site(app: &str, hosts: &[&str], ports: &[u16]) -> Vhost {
         let hosts = hosts.iter().map(|h| h.to_string()).collect();
-        Vhost { app: app.into(), hosts, ports: ports.to_vec(), tls: None, challenges: vec![], logs: None }
+        Vhost {
+            app: app.into(),
+            hosts,
+            ports: ports.to_vec(),
+            listens: vec![],
+            tls: None,
+            challenges: vec![],
+            logs: None,
+        }
     }
 
     fn router(dir: &Path, listen: &str) -> Router {

@@ -41,6 +41,8 @@ pub struct Vhost {
     pub app: String,
     pub hosts: Vec<String>,
     pub ports: Vec<u16>,
+    /// Other HTTP ports it answers on, at the router's address (`ports:add http:8090:5000`).
+    pub listens: Vec<u16>,
     pub tls: Option<Tls>,
     pub challenges: Vec<Challenge>,
     /// Where its access and error logs go (`APP.access.log`, `APP.error.log`); not read back.
@@ -97,6 +99,13 @@ impl Vhost {
                 names.join(" ")
             );
         }
+        let ip = listen.rsplit_once(':').map_or("0.0.0.0", |(ip, _)| ip);
+        let all = self.hosts.join(" ");
+        for port in &self.listens {
+            text += &format!(
+                "server {{\n    # port {port}\n    listen {ip}:{port};\n    server_name {all};\n{logs}    location / {{\n{proxy}    }}\n}}\n"
+            );
+        }
         if let Some(tls) = &self.tls {
             let port = https_listen.rsplit(':').next().unwrap_or("443");
             let port = if port == "443" { String::new() } else { format!(":{port}") };
@@ -117,6 +126,7 @@ impl Vhost {
     /// are not read back: the caller says where its copy is.
     pub fn parse(app: &str, text: &str) -> Option<Vhost> {
         let (mut hosts, mut tls_hosts, mut ports, mut challenges) = (Vec::new(), None, Vec::new(), Vec::new());
+        let mut listens = Vec::new();
         let mut named = false;
         let mut in_tls = false;
         for line in text.lines() {
@@ -137,6 +147,8 @@ impl Vhost {
                         }
                     }
                 }
+            } else if let Some(port) = trimmed.strip_prefix("# port ") {
+                listens.push(port.parse::<u16>().ok().filter(|p| *p > 0)?);
             } else if let Some(rest) = trimmed.strip_prefix("server 127.0.0.1:") {
                 let (port, tail) = rest.split_once(' ')?;
                 if tail != "down;" {
@@ -155,7 +167,7 @@ impl Vhost {
             return None;
         }
         let tls = tls_hosts.map(|hosts| Tls { hosts, chain: PathBuf::new(), key: PathBuf::new() });
-        Some(Vhost { app: app.to_string(), hosts, ports, tls, challenges, logs: None })
+        Some(Vhost { app: app.to_string(), hosts, ports, listens, tls, challenges, logs: None })
     }
 }
 
@@ -168,6 +180,7 @@ mod tests {
             app: "demo".into(),
             hosts: vec!["demo.example.com".into(), "www.example.com".into()],
             ports: vec![3001, 3002],
+            listens: vec![8090],
             tls: tls.then(|| Tls {
                 hosts: vec!["www.example.com".into()],
                 chain: "/c/demo.crt".into(),
@@ -197,8 +210,10 @@ mod tests {
     fn every_server_logs_to_the_apps_files() {
         let site = Vhost { logs: Some("/r/logs".into()), ..vhost(true) };
         let text = site.render("127.0.0.1:80", "127.0.0.1:443");
-        assert_eq!(text.matches("    access_log /r/logs/demo.access.log;\n").count(), 3, "{text}");
-        assert_eq!(text.matches("    error_log /r/logs/demo.error.log warn;\n").count(), 3, "{text}");
+        // HTTP, the redirect to HTTPS, HTTPS, and the app's other HTTP port (8090).
+        assert_eq!(text.matches("    access_log /r/logs/demo.access.log;\n").count(), 4, "{text}");
+        assert_eq!(text.matches("    error_log /r/logs/demo.error.log warn;\n").count(), 4, "{text}");
+        assert!(text.contains("    # port 8090\n    listen 127.0.0.1:8090;\n    server_name demo.example.com www.example.com;"));
         assert_eq!(Vhost::parse("demo", &text).unwrap().logs, None, "not read back");
     }
 
