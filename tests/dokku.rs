@@ -1,6 +1,6 @@
 //! What Dokku users type, with the real engine and router: `buildpacks:set` to a buildpack
 //! whose detect would not pick the app, `--format json` reports parsed, `logs:failed`,
-//! `apps:exists`, `ps:inspect`; deploys from a prebuilt image (`git:from-image`, built by a
+//! `apps:exists`, `ps:inspect`; `ports:*`; deploys from a prebuilt image (`git:from-image`, built by a
 //! Dockerfile outside slipway) and from an archive on standard input (`git:from-archive`).
 
 #[path = "common/mod.rs"]
@@ -151,4 +151,36 @@ fn deploys_from_a_prebuilt_image_and_from_an_archive_on_stdin() {
     let o = send(b"this is not an archive");
     assert!(!o.status.success() && text(&o).contains("not a .tar"), "{}", text(&o));
     assert_eq!(p.get(archived).unwrap(), (200, "zipped".to_string()), "a refused archive changes nothing");
+}
+
+#[test]
+fn ports_add_another_host_port_and_set_the_container_port() {
+    let mut p = Platform::new();
+    let app = "t-dokku-ports";
+    p.create(app);
+    p.ok(&["deploy", app, fixture("null/null-greeting").to_str().unwrap()]);
+    let list = p.ok(&["ports:list", app]);
+    assert!(list.contains(&format!("http    {:<12}5000", p.port)), "the default mapping: {list}");
+    let extra = free_port();
+    p.ok(&["ports:add", app, &format!("http:{extra}:5000")]);
+    assert_eq!(get_via(extra, &format!("{app}.slipway.test")).unwrap(), (200, "null-greeting".to_string()));
+    assert_eq!(p.get(app).unwrap().0, 200, "still on the router's own port");
+    // Another container port: the processes get it as PORT.
+    let other = free_port();
+    p.ok(&["ports:set", app, &format!("http:{other}:7000")]);
+    assert_eq!(get_via(other, &format!("{app}.slipway.test")).unwrap(), (200, "null-greeting".to_string()));
+    let report = json(&p, &["ports:report", app, "--format", "json"]);
+    assert_eq!(report["map"], serde_json::json!([format!("http:{other}:7000")]));
+    let ps = json(&p, &["ps:inspect", app]);
+    let env = ps[0]["Config"]["Env"].to_string();
+    assert!(env.contains("PORT=7000"), "{env}");
+    assert!(get_via(extra, &format!("{app}.slipway.test")).is_err(), "the old extra port is gone");
+    // A port in use is refused, and nothing changes.
+    let busy = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+    let busy_port = busy.local_addr().unwrap().port();
+    let refused = p.slipway(&["ports:add", app, &format!("http:{busy_port}:7000")]);
+    assert!(!refused.status.success() && text(&refused).contains(&format!("port {busy_port}")), "{}", text(&refused));
+    assert_eq!(json(&p, &["ports:report", app, "--format", "json"])["map"], report["map"]);
+    p.ok(&["ports:clear", app]);
+    assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
 }

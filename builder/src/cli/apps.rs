@@ -23,6 +23,11 @@ pub enum AppCommand {
     },
     #[command(name = "apps:info", about = "Show an app's release, buildpack and URLs")]
     AppsInfo { app: String },
+    #[command(
+        name = "apps:clone",
+        about = "A new app with OLD's config and settings, its pushed source built and deployed"
+    )]
+    AppsClone { old: String, new: String },
     #[command(name = "apps:exists", about = "Exit status 0 when the app exists, else 1")]
     AppsExists { app: String },
     #[command(name = "apps:report", about = "The app's release, build, stack, hosts, scale and settings")]
@@ -436,6 +441,7 @@ pub fn need(command: &AppCommand) -> Result<Need> {
         C::LetsencryptSet { app: a, .. } => app(a),
         C::AppsInfo { app: a }
         | C::AppsReport { app: a, .. }
+        | C::AppsClone { old: a, .. }
         | C::PsInspect { app: a }
         | C::PsRebuild { app: a }
         | C::LogsFailed { app: a }
@@ -493,6 +499,10 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AppsList { format } => cmd::apps::list(p, format)?,
         C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
         C::AppsExists { app } => return cmd::apps::exists(p, &app),
+        C::AppsClone { old, new } => {
+            let owner = p.caller.as_ref().map(|c| c.key.as_str());
+            return crate::gitpush::clone::clone_app(&p.data_dir, &old, &new, owner, &p.actor);
+        }
         C::AppsReport { app, format } => cmd::apps::report(p, &app, format).await?,
         C::ConfigSet { app, vars, no_restart, encoded, stdin } => {
             let mut assigned = cmd::config::assignments(&vars, encoded)?;

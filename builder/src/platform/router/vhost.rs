@@ -213,7 +213,9 @@ mod tests {
         // HTTP, the redirect to HTTPS, HTTPS, and the app's other HTTP port (8090).
         assert_eq!(text.matches("    access_log /r/logs/demo.access.log;\n").count(), 4, "{text}");
         assert_eq!(text.matches("    error_log /r/logs/demo.error.log warn;\n").count(), 4, "{text}");
-        assert!(text.contains("    # port 8090\n    listen 127.0.0.1:8090;\n    server_name demo.example.com www.example.com;"));
+        assert!(text.contains(
+            "    # port 8090\n    listen 127.0.0.1:8090;\n    server_name demo.example.com www.example.com;"
+        ));
         assert_eq!(Vhost::parse("demo", &text).unwrap().logs, None, "not read back");
     }
 
