@@ -276,6 +276,20 @@ fn push_creates_deploys_redeploys_and_rejects_failures() {
         assert!(!o.status.success(), "{escape:?} was allowed: {}", text(&o));
         assert!(!text(&o).contains("uid="), "{escape:?} ran: {}", text(&o));
     }
+    // ps:rebuild builds the deploy branch again: a new release, the same answer.
+    let releases = text(&s.slipway(&["releases", app])).lines().count();
+    let o = s.ssh(&s.key, &format!("ps:rebuild {app}"));
+    assert!(o.status.success() && text(&o).contains("Null app detected"), "{}", text(&o));
+    assert_eq!(text(&s.slipway(&["releases", app])).lines().count(), releases + 1);
+    assert_eq!(s.get(app).unwrap().1, "over-ssh");
+    // apps:clone: the config and the pushed source, built under the new name.
+    let o = s.ssh(&s.key, &format!("apps:clone {app} {app}-copy"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(s.get(&format!("{app}-copy")).unwrap(), (200, "over-ssh".to_string()));
+    assert_eq!(s.get(app).unwrap().1, "over-ssh", "the original keeps serving");
+    let o = s.ssh(&s.key, &format!("apps:clone {app}-copy {app}"));
+    assert!(!o.status.success() && text(&o).contains("already exists"), "{}", text(&o));
+    assert!(s.slipway(&["apps:destroy", &format!("{app}-copy"), "--force"]).status.success());
     // A key that was never added gets nothing.
     let stranger = s.work.path().join("stranger");
     keygen(&stranger);
