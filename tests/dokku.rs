@@ -1,6 +1,6 @@
 //! What Dokku users type, with the real engine and router: `buildpacks:set` to a buildpack
 //! whose detect would not pick the app, `--format json` reports parsed, `logs:failed`,
-//! `apps:exists`, `ps:inspect`; `ports:*`; deploys from a prebuilt image (`git:from-image`, built by a
+//! `apps:exists`, `ps:inspect`; `ports:*`; `apps:rename`; deploys from a prebuilt image (`git:from-image`, built by a
 //! Dockerfile outside slipway) and from an archive on standard input (`git:from-archive`).
 
 #[path = "common/mod.rs"]
@@ -183,4 +183,33 @@ fn ports_add_another_host_port_and_set_the_container_port() {
     assert_eq!(json(&p, &["ports:report", app, "--format", "json"])["map"], report["map"]);
     p.ok(&["ports:clear", app]);
     assert_eq!(p.get(app).unwrap(), (200, "null-greeting".to_string()));
+}
+
+#[test]
+fn a_renamed_app_keeps_serving_under_its_new_name_with_its_history() {
+    let mut p = Platform::new();
+    let (old, new) = ("t-dokku-old", "t-dokku-new");
+    p.create(old);
+    p.apps.push(new.to_string());
+    let source = fixture("null/null-greeting");
+    p.ok(&["deploy", old, source.to_str().unwrap()]);
+    p.ok(&["config:set", old, "GREETING=renamed"]);
+    p.ok(&["domains:add", old, "www.rename.test"]);
+    let releases = json(&p, &["releases", old, "--format", "json"]).as_array().unwrap().len();
+    p.ok(&["apps:rename", old, new]);
+    assert_eq!(p.get(new).unwrap(), (200, "renamed".to_string()));
+    assert_eq!(get_via(p.port, "www.rename.test").unwrap(), (200, "renamed".to_string()), "the domain moved");
+    assert_ne!(p.get(old).map(|r| r.0), Ok(200), "the old name is gone");
+    assert!(!p.slipway(&["apps:exists", old]).status.success());
+    assert!(containers_of(old).is_empty(), "the old containers are gone");
+    let history = json(&p, &["releases", new, "--format", "json"]);
+    assert_eq!(history.as_array().unwrap().len(), releases + 1, "{history}");
+    assert!(history.to_string().contains(&format!("Rename from {old}")));
+    assert!(!history.to_string().contains(&format!("slipway-app/{old}:")), "every image is the new app's: {history}");
+    assert_eq!(json(&p, &["config:show", new, "--format", "json"])["GREETING"], "renamed");
+    // Its history works: a rollback to the first release.
+    p.ok(&["rollback", new, "v1"]);
+    assert_eq!(p.get(new).unwrap(), (200, "null-greeting".to_string()));
+    let taken = p.slipway(&["apps:rename", new, new]);
+    assert!(!taken.status.success() && text(&taken).contains("already exists"), "{}", text(&taken));
 }

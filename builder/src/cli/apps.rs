@@ -28,6 +28,11 @@ pub enum AppCommand {
         about = "A new app with OLD's config and settings, its pushed source built and deployed"
     )]
     AppsClone { old: String, new: String },
+    #[command(
+        name = "apps:rename",
+        about = "Rename an app: state, files, images, routes and repo follow; it keeps serving"
+    )]
+    AppsRename { old: String, new: String },
     #[command(name = "apps:exists", about = "Exit status 0 when the app exists, else 1")]
     AppsExists { app: String },
     #[command(name = "apps:report", about = "The app's release, build, stack, hosts, scale and settings")]
@@ -442,6 +447,7 @@ pub fn need(command: &AppCommand) -> Result<Need> {
         C::AppsInfo { app: a }
         | C::AppsReport { app: a, .. }
         | C::AppsClone { old: a, .. }
+        | C::AppsRename { old: a, .. }
         | C::PsInspect { app: a }
         | C::PsRebuild { app: a }
         | C::LogsFailed { app: a }
@@ -499,6 +505,13 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::AppsList { format } => cmd::apps::list(p, format)?,
         C::AppsInfo { app } => cmd::apps::info(p, &app).await?,
         C::AppsExists { app } => return cmd::apps::exists(p, &app),
+        C::AppsRename { old, new } => {
+            cmd::apps::rename(p, &old, &new).await?;
+            // The moved repo's hook names the app: written again for its new name.
+            if crate::gitpush::dispatch::repo_path(&p.data_dir, &new).is_dir() {
+                crate::gitpush::dispatch::ensure_repo(&p.data_dir, &new, &std::env::current_exe()?)?;
+            }
+        }
         C::AppsClone { old, new } => {
             let owner = p.caller.as_ref().map(|c| c.key.as_str());
             return crate::gitpush::clone::clone_app(&p.data_dir, &old, &new, owner, &p.actor);

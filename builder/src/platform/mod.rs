@@ -17,6 +17,7 @@ pub mod lock;
 pub mod names;
 pub mod ports;
 pub mod records;
+pub mod rename;
 pub mod router;
 pub mod runner;
 pub mod scheduler;

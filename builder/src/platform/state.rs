@@ -278,6 +278,32 @@ impl State {
         Ok(())
     }
 
+    /// Gives an app and everything recorded of it a new name, in one transaction (the
+    /// release images' names are the caller's: `set_release_image`).
+    pub fn rename_app(&mut self, old: &str, new: &str) -> Result<()> {
+        validate_app_name(new)?;
+        let tx = self.conn.transaction()?;
+        // The apps row and its children change together; the keys are checked at commit.
+        tx.pragma_update(None, "defer_foreign_keys", "ON")?;
+        tx.execute("UPDATE apps SET name = ?2 WHERE name = ?1", [old, new])?;
+        for table in [
+            "config",
+            "releases",
+            "formation",
+            "domains",
+            "settings",
+            "deploys",
+            "acl",
+            "cron_schedule",
+            "cron_runs",
+            "service_links",
+        ] {
+            tx.execute(&format!("UPDATE {table} SET app = ?2 WHERE app = ?1"), [old, new])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     // -- config (app = "" is global)
 
     pub fn config(&self, app: &str) -> Result<BTreeMap<String, String>> {
@@ -590,6 +616,32 @@ impl State {
 mod tests {
     use super::*;
     use crate::containers::image::BuildKind;
+
+    #[test]
+    fn a_rename_moves_every_record_of_the_app() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::open(dir.path()).unwrap();
+        s.create_app("old").unwrap();
+        s.create_app("other").unwrap();
+        let tx = s.transaction().unwrap();
+        State::set_config(&tx, "old", &BTreeMap::from([("K".to_string(), "v".to_string())])).unwrap();
+        State::set_formation(&tx, "old", &BTreeMap::from([("web".to_string(), 2)])).unwrap();
+        tx.commit().unwrap();
+        s.add_domain("old", "www.example.test").unwrap();
+        s.grant("old", "dev").unwrap();
+        s.set_setting("old", "checks", Some("skipped")).unwrap();
+        s.rename_app("old", "new").unwrap();
+        assert!(!s.app_exists("old").unwrap() && s.app_exists("new").unwrap());
+        assert_eq!(s.config("new").unwrap()["K"], "v");
+        assert_eq!(s.formation("new").unwrap()["web"], 2);
+        assert_eq!(s.domains("new").unwrap(), ["www.example.test"]);
+        assert!(s.may_use("new", "dev").unwrap());
+        assert_eq!(s.setting("new", "checks").unwrap().as_deref(), Some("skipped"));
+        assert!(s.config("old").unwrap().is_empty());
+        assert!(s.rename_app("new", "other").is_err(), "taken");
+        assert!(s.rename_app("new", "Bad Name").is_err());
+        assert!(s.app_exists("new").unwrap());
+    }
 
     #[test]
     fn apps_config_releases_and_formation() {

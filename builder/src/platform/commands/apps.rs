@@ -35,6 +35,12 @@ pub fn list(p: &Platform, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// `apps:rename OLD NEW` (see [`crate::platform::rename`]).
+pub async fn rename(p: &Platform, old: &str, new: &str) -> Result<()> {
+    let mut r = p.runner_for(old).await?;
+    crate::platform::rename::rename(&mut r, old, new).await
+}
+
 /// `apps:exists APP`: exit status 0 when it exists (and the caller may see it), else 1.
 pub fn exists(p: &Platform, app: &str) -> Result<i32> {
     let state = p.state()?;
