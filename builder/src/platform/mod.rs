@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod disk;
 pub mod letsencrypt;
 pub mod lock;
+pub mod migrations;
 pub mod names;
 pub mod ports;
 pub mod records;
