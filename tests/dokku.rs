@@ -110,6 +110,8 @@ fn deploys_from_a_prebuilt_image_and_from_an_archive_on_stdin() {
     assert_eq!(p.get(app).unwrap(), (200, "from-image".to_string()));
     let releases = json(&p, &["releases", app, "--format", "json"]);
     assert_eq!(releases[0]["source_version"], format!("image:{image}"));
+    let ports = p.ok(&["ports:list", app]);
+    assert!(ports.contains(&format!("http    {:<12}8080", p.port)), "EXPOSE gives the default mapping: {ports}");
     p.ok(&["ps:scale", app, "worker=1"]);
     let ps = json(&p, &["ps:report", app, "--format", "json"]);
     assert!(ps["processes"].as_array().unwrap().iter().any(|c| c["type"] == "worker"), "the image's Procfile: {ps}");

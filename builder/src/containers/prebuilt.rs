@@ -63,6 +63,12 @@ pub async fn tag_release(
     app: &str,
     process_types: &BTreeMap<String, String>,
 ) -> Result<()> {
+    let labels = image::labels(app, "latest", BuildKind::DOCKERFILE, process_types, None);
+    relabel(engine, image, tag, labels).await
+}
+
+/// `tag`: `image` with these labels (a label-only image on it: no layer, made at once).
+pub async fn relabel(engine: &Engine, image: &str, tag: &str, labels: HashMap<String, String>) -> Result<()> {
     let dockerfile = "ARG BASE\nFROM ${BASE}\n";
     let context = super::docker::tar_of(&[("Dockerfile", dockerfile.as_bytes(), 0o644)])?;
     let spec = ImageBuild {
@@ -70,12 +76,12 @@ pub async fn tag_release(
         tag,
         target: None,
         args: HashMap::from([("BASE".to_string(), image.to_string())]),
-        labels: image::labels(app, "latest", BuildKind::DOCKERFILE, process_types, None),
+        labels,
     };
     engine
         .build(TarStream::from_bytes(context), &spec, |_| {})
         .await
-        .with_context(|| format!("cannot make a release image of {image}"))
+        .with_context(|| format!("cannot make {tag} from {image}"))
 }
 
 #[cfg(test)]

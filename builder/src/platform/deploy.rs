@@ -69,12 +69,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
     let tag = format!("{}:v{version}", crate::containers::image::repository(app));
     let source_version = source_version.or_else(|| crate::engine::pipeline::git_revision(&dir));
     let app_json = crate::engine::fsutil::read_app_file(&dir, "app.json")?;
-    let manifest = AppJson::parse(app_json.as_deref())?;
-    let mut config = r.state.effective_config(app)?;
-    let defaults = manifest.env_defaults(&config)?;
-    config.extend(defaults.clone());
-    let quantities = manifest.quantities()?;
-    manifest.cron_tasks()?;
+    let Manifest { manifest, config, defaults, quantities } = manifest(r, app, app_json.as_deref())?;
     // Who chooses the buildpacks: BUILDPACK_URL > buildpacks:set > .buildpacks > app.json > detection.
     let set = crate::platform::settings::AppSettings::buildpacks(&r.state, app)?;
     let buildpacks = if config.contains_key("BUILDPACK_URL") {
@@ -98,10 +93,7 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
         };
         crate::containers::dockerfile::build(&r.engine, &b).await?;
         let procfile = crate::engine::fsutil::read_app_file(&dir, "Procfile")?;
-        let types = procfile.map(|t| crate::engine::procfile::Procfile::parse(&t)).transpose()?.unwrap_or_default();
-        let mut types: BTreeMap<String, String> = types.processes.into_iter().map(|p| (p.name, p.command)).collect();
-        types.entry("web".into()).or_default();
-        (types, BuildKind::Dockerfile, None)
+        (web_and_procfile_types(procfile.as_deref())?, BuildKind::Dockerfile, None)
     } else {
         let stack = crate::platform::settings::stack_of(&r.state, app)?;
         let slugs = r.state.data_dir.join("apps").join(app).join("slugs");
@@ -149,16 +141,8 @@ async fn deploy_locked(r: &mut Runner, app: &str, source: &Path, source_version:
 async fn deploy_image(r: &mut Runner, app: &str, image: &str) -> Result<i64> {
     crate::containers::prebuilt::check_reference(image)?;
     let (procfile, app_json) = crate::containers::prebuilt::app_files(&r.engine, image).await?;
-    let manifest = AppJson::parse(app_json.as_deref())?;
-    let mut config = r.state.effective_config(app)?;
-    let defaults = manifest.env_defaults(&config)?;
-    config.extend(defaults.clone());
-    let quantities = manifest.quantities()?;
-    manifest.cron_tasks()?;
-    let types = procfile.map(|t| crate::engine::procfile::Procfile::parse(&t)).transpose()?.unwrap_or_default();
-    let mut process_types: BTreeMap<String, String> =
-        types.processes.into_iter().map(|p| (p.name, p.command)).collect();
-    process_types.entry("web".into()).or_default();
+    let Manifest { config, defaults, quantities, .. } = manifest(r, app, app_json.as_deref())?;
+    let process_types = web_and_procfile_types(procfile.as_deref())?;
     let version = r.state.next_version(app)?;
     let tag = format!("{}:v{version}", crate::containers::image::repository(app));
     crate::output::header(format!("Deploying the image {image} as {app} v{version}"));
@@ -179,6 +163,32 @@ async fn deploy_image(r: &mut Runner, app: &str, image: &str) -> Result<i64> {
         pusher: Some(r.actor.clone()),
     };
     roll_out_new(r, release, &quantities, &defaults).await
+}
+
+/// app.json's parts a deploy uses, and the config with its `env` defaults.
+struct Manifest {
+    manifest: AppJson,
+    config: crate::engine::envdir::Vars,
+    defaults: crate::engine::envdir::Vars,
+    quantities: BTreeMap<String, i64>,
+}
+
+fn manifest(r: &Runner, app: &str, app_json: Option<&str>) -> Result<Manifest> {
+    let manifest = AppJson::parse(app_json)?;
+    let mut config = r.state.effective_config(app)?;
+    let defaults = manifest.env_defaults(&config)?;
+    config.extend(defaults.clone());
+    let quantities = manifest.quantities()?;
+    manifest.cron_tasks()?;
+    Ok(Manifest { manifest, config, defaults, quantities })
+}
+
+/// An image's process types: its Procfile's, and `web` (the image's own command) always.
+fn web_and_procfile_types(procfile: Option<&str>) -> Result<BTreeMap<String, String>> {
+    let types = procfile.map(crate::engine::procfile::Procfile::parse).transpose()?.unwrap_or_default();
+    let mut types: BTreeMap<String, String> = types.processes.into_iter().map(|p| (p.name, p.command)).collect();
+    types.entry("web".into()).or_default();
+    Ok(types)
 }
 
 /// Records a new release and rolls it out (the first one starts app.json's formation).

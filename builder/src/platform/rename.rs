@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use anyhow::{bail, Context, Result};
 
 use super::runner::Runner;
-use crate::containers::docker::{ImageBuild, TarStream, LABEL_APP, LABEL_ROLE};
+use crate::containers::docker::{LABEL_APP, LABEL_ROLE};
 use crate::output;
 
 /// Renames `old` to `new` (both checked by the caller's state), keeping it serving.
@@ -80,18 +80,7 @@ async fn relabel_images(r: &mut Runner, old: &str, new: &str) -> Result<()> {
         labels.insert(LABEL_APP.to_string(), new.to_string());
         labels.entry(LABEL_ROLE.to_string()).or_insert_with(|| "release".into());
         let tag = format!("{}:v{}", crate::containers::image::repository(new), release.version);
-        let context = crate::containers::docker::tar_of(&[("Dockerfile", b"ARG BASE\nFROM ${BASE}\n", 0o644)])?;
-        let spec = ImageBuild {
-            dockerfile: "Dockerfile",
-            tag: &tag,
-            target: None,
-            args: HashMap::from([("BASE".to_string(), release.image.clone())]),
-            labels,
-        };
-        r.engine
-            .build(TarStream::from_bytes(context), &spec, |_| {})
-            .await
-            .with_context(|| format!("cannot re-tag {} for {new}", release.image))?;
+        crate::containers::prebuilt::relabel(&r.engine, &release.image, &tag, labels).await?;
         r.state.set_release_image(new, release.version, &tag)?;
         if release.image.starts_with(&format!("{}:", crate::containers::image::repository(old))) {
             let _ = r
