@@ -106,14 +106,14 @@ macro_rules! service_commands {
                     Self::Link { name, app, .. } | Self::Unlink { name, app } => {
                         Need::ServiceAndApp(svc(name)?, app.clone())
                     }
+                    // Publishing takes a port of the host's: an admin's call.
+                    Self::Expose { .. } | Self::Unexpose { .. } => Need::Admin,
                     Self::Info { name }
                     | Self::Restart { name }
                     | Self::Logs { name, .. }
                     | Self::Connect { name }
                     | Self::Export { name }
                     | Self::Import { name }
-                    | Self::Expose { name, .. }
-                    | Self::Unexpose { name }
                     | Self::Destroy { name, .. } => Need::Service(svc(name)?),
                 })
             }

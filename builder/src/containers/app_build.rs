@@ -103,7 +103,12 @@ pub async fn build(a: AppBuild) -> Result<serde_json::Value> {
         summary["buildpacks"] = serde_json::json!([{"name": name, "source": name}]);
     } else {
         let output_path = a.output.clone().unwrap_or_else(|| PathBuf::from(format!("{app}.slug.tgz")));
-        let buildpacks = if a.buildpacks.is_empty() { host_choices(&a.dir, &a.config)? } else { a.buildpacks.clone() };
+        // `--buildpack ./dir`: the caller's directory, made absolute (the build reads only those).
+        let given = a.buildpacks.iter().map(|b| match std::path::Path::new(b).canonicalize() {
+            Ok(abs) if abs.is_dir() => abs.to_string_lossy().into_owned(),
+            _ => b.clone(),
+        });
+        let buildpacks = if a.buildpacks.is_empty() { host_choices(&a.dir, &a.config)? } else { given.collect() };
         let b = ContainerBuild {
             buildpacks,
             config: a.config.clone(),

@@ -164,8 +164,10 @@ fn upload_tar(b: &ContainerBuild) -> Result<(TarStream, Vec<String>)> {
     let mut trees: Vec<(PathBuf, PathBuf)> = vec![(b.app_dir.clone(), PathBuf::from("app"))];
     let mut specs = Vec::new();
     for (i, spec) in b.buildpacks.iter().enumerate() {
+        // Only an absolute path is a directory of this host (`buildpacks:set` stores them so);
+        // anything else is for the engine to fetch.
         let local = Path::new(spec);
-        if local.is_dir() {
+        if local.is_absolute() && local.is_dir() {
             let dir_name = local.canonicalize()?.file_name().map(|n| n.to_string_lossy().into_owned());
             let name = format!("{i:02}-{}", dir_name.unwrap_or_default());
             trees.push((local.to_path_buf(), Path::new("custom-buildpacks").join(&name)));

@@ -29,11 +29,24 @@ pub fn clone_app(data_dir: &Path, old: &str, new: &str, owner: Option<&str>, act
         if let Some(owner) = owner {
             state.set_owner(new, owner)?;
         }
-        let config = state.config(old)?;
+        // A link's var names a network the clone is not on: links are made with KIND:link.
+        let linked: Vec<String> = crate::platform::services::linked_to(&state, old)?
+            .iter()
+            .flat_map(|s| s.links(&state).unwrap_or_default())
+            .filter(|l| l.app == old)
+            .map(|l| l.var)
+            .collect();
+        let config: crate::engine::envdir::Vars =
+            state.config(old)?.into_iter().filter(|(k, _)| !linked.contains(k)).collect();
         let tx = state.transaction()?;
         State::set_config(&tx, new, &config)?;
         tx.commit()?;
         for (key, value) in state.settings_with_prefix(old, "")? {
+            // Mounts and limits are host-only settings: an SSH caller's clone does not take them.
+            let host_only = key.starts_with("storage.") || key.starts_with("resource.");
+            if host_only && owner.is_some() {
+                continue;
+            }
             if CLONED_SETTINGS.iter().any(|k| key == *k || (k.ends_with('.') && key.starts_with(k))) {
                 state.set_setting(new, &key, Some(&value))?;
             }

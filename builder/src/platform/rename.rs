@@ -20,33 +20,52 @@ pub async fn rename(r: &mut Runner, old: &str, new: &str) -> Result<()> {
     if r.state.app_exists(new)? {
         bail!("app '{new}' already exists: choose another name");
     }
+    let moves = per_app_paths(&r.state.data_dir, old, new);
+    if let Some((_, taken)) = moves.iter().find(|(_, to)| to.symlink_metadata().is_ok()) {
+        bail!("{} is left from an earlier app '{new}': remove it, or choose another name", taken.display());
+    }
     let _old_lock = r.lock(old)?;
     let _new_lock = r.lock(new)?;
-    let moves = per_app_paths(&r.state.data_dir, old, new);
-    r.state.rename_app(old, new)?;
-    for (from, to) in &moves {
-        if from.exists() {
-            std::fs::create_dir_all(to.parent().context("a parent")?)?;
-            std::fs::rename(from, to).with_context(|| format!("cannot move {}", from.display()))?;
-        }
-    }
+    // NEW's images first, OLD's rows untouched: nothing has changed if this fails.
+    let images = relabel_images(r, old, new).await?;
     let moved = async {
-        relabel_images(r, old, new).await?;
+        r.state.rename_app(old, new)?;
+        for (version, _, tag) in &images {
+            r.state.set_release_image(new, *version, tag)?;
+        }
+        for (from, to) in &moves {
+            if from.symlink_metadata().is_ok() {
+                std::fs::create_dir_all(to.parent().context("a parent")?)?;
+                std::fs::rename(from, to).with_context(|| format!("cannot move {}", from.display()))?;
+            }
+        }
         r.new_config_release(new, &format!("Rename from {old}"), true).await
     }
     .await;
     if let Err(e) = moved {
-        // Put it back: OLD's containers never stopped.
-        r.state.rename_app(new, old)?;
-        for (from, to) in &moves {
-            if to.exists() {
-                let _ = std::fs::rename(to, from);
-            }
-        }
+        // Put everything back: OLD's containers and route never stopped.
         let _ = r.router.remove_app(new).await;
+        let back = (|| -> Result<()> {
+            for (from, to) in &moves {
+                if to.symlink_metadata().is_ok() && from.symlink_metadata().is_err() {
+                    std::fs::rename(to, from)?;
+                }
+            }
+            if r.state.app_exists(new)? {
+                for (version, image, _) in &images {
+                    r.state.set_release_image(new, *version, image)?;
+                }
+                r.state.rename_app(new, old)?;
+            }
+            Ok(())
+        })();
+        remove_tags(r, images.iter().map(|(_, _, tag)| tag)).await;
+        if let Err(undo) = back {
+            return Err(e.context(format!("'{old}' was not renamed, and putting it back failed too: {undo:#}")));
+        }
         return Err(e.context(format!("'{old}' was not renamed and keeps serving")));
     }
-    // NEW serves: OLD's containers and route go.
+    // NEW serves: OLD's containers, route and image tags go.
     let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={old}")])]);
     let opts = bollard::query_parameters::ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
     for c in r.engine.api.list_containers(Some(opts)).await.context("cannot list containers")? {
@@ -55,8 +74,16 @@ pub async fn rename(r: &mut Runner, old: &str, new: &str) -> Result<()> {
         }
     }
     r.router.remove_app(old).await?;
+    remove_tags(r, images.iter().map(|(_, image, _)| image)).await;
     output::header(format!("Renamed {old} to {new}"));
     Ok(())
+}
+
+/// Untags images (an image another still builds on stays, untagged).
+async fn remove_tags<'a>(r: &Runner, tags: impl Iterator<Item = &'a String>) {
+    for tag in tags {
+        let _ = r.engine.api.remove_image(tag, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+    }
 }
 
 /// The per-app files and directories that move with the name.
@@ -69,10 +96,11 @@ fn per_app_paths(data_dir: &std::path::Path, old: &str, new: &str) -> Vec<(std::
     ]
 }
 
-/// Each release image still there becomes NEW's: a label-only image on it, tagged
-/// `slipway-app/NEW:vN`; the old tag goes.
-async fn relabel_images(r: &mut Runner, old: &str, new: &str) -> Result<()> {
-    for release in r.state.releases(new)? {
+/// Each of OLD's release images still there gets NEW's twin: a label-only image on it, tagged
+/// `slipway-app/NEW:vN`. Returns (version, OLD's image, NEW's tag); OLD's rows are untouched.
+async fn relabel_images(r: &Runner, old: &str, new: &str) -> Result<Vec<(i64, String, String)>> {
+    let mut made = Vec::new();
+    for release in r.state.releases(old)? {
         if !r.engine.image_exists(&release.image).await? {
             continue;
         }
@@ -80,15 +108,11 @@ async fn relabel_images(r: &mut Runner, old: &str, new: &str) -> Result<()> {
         labels.insert(LABEL_APP.to_string(), new.to_string());
         labels.entry(LABEL_ROLE.to_string()).or_insert_with(|| "release".into());
         let tag = format!("{}:v{}", crate::containers::image::repository(new), release.version);
-        crate::containers::prebuilt::relabel(&r.engine, &release.image, &tag, labels).await?;
-        r.state.set_release_image(new, release.version, &tag)?;
-        if release.image.starts_with(&format!("{}:", crate::containers::image::repository(old))) {
-            let _ = r
-                .engine
-                .api
-                .remove_image(&release.image, None::<bollard::query_parameters::RemoveImageOptions>, None)
-                .await;
+        if let Err(e) = crate::containers::prebuilt::relabel(&r.engine, &release.image, &tag, labels).await {
+            remove_tags(r, made.iter().map(|(_, _, t): &(i64, String, String)| t)).await;
+            return Err(e);
         }
+        made.push((release.version, release.image, tag));
     }
-    Ok(())
+    Ok(made)
 }

@@ -3,8 +3,6 @@
 //! `.buildpacks` > app.json's `buildpacks` > detection. Over SSH only URLs and `org/name` are
 //! taken: a directory of this host is for host commands (its files go into the build).
 
-use std::path::Path;
-
 use anyhow::{bail, Result};
 
 use super::Platform;
@@ -18,19 +16,27 @@ fn check(p: &Platform, url: &str) -> Result<String> {
     if url.is_empty() || url.len() > 1024 || url.chars().any(char::is_control) || url.contains(char::is_whitespace) {
         bail!("{:?} is not a buildpack source: one URL, directory or org/name, without spaces", output::printable(url));
     }
-    let source = Source::parse(url, Path::new("/nonexistent"))?;
+    let location = url.split('#').next().unwrap_or(url);
+    if location.split('/').any(|part| part == "." || part == "..") && !location.contains("://") {
+        bail!("{url:?} is not a buildpack source: no '.' or '..' parts");
+    }
+    // Relative paths are the caller's working directory's, made absolute here: a build never
+    // reads a relative entry against its own.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/nonexistent".into());
+    let source = Source::parse(url, &cwd)?;
     let local = matches!(&source, Source::Local(_))
         || matches!(&source, Source::Tarball { location } if !location.starts_with("http"))
         || url.starts_with("file://");
     if local && p.caller.is_some() {
         bail!("{url:?} is a path on the server: over SSH give a buildpack's URL or org/name");
     }
-    if let Source::Local(dir) = &source {
-        if !dir.join("bin/compile").is_file() {
-            bail!("{} is not a buildpack: it has no bin/compile", dir.display());
+    match &source {
+        Source::Local(dir) if !dir.join("bin/compile").is_file() => {
+            bail!("{} is not a buildpack: it has no bin/compile", dir.display())
         }
+        Source::Local(dir) => Ok(dir.canonicalize()?.to_string_lossy().into_owned()),
+        _ => Ok(url.to_string()),
     }
-    Ok(url.to_string())
 }
 
 fn change(p: &Platform, app: &str, edit: impl FnOnce(&mut Vec<String>) -> Result<()>) -> Result<()> {
@@ -141,9 +147,11 @@ mod tests {
         clear(&p, "web").unwrap();
         assert!(AppSettings::buildpacks(&state, "web").unwrap().is_empty());
         assert!(set(&p, "web", "a b", None).is_err());
+        assert!(set(&p, "web", "data/..", None).is_err());
+        assert!(set(&p, "web", "./x", None).is_err());
         assert!(set(&p, "web", dir.path().to_str().unwrap(), None).unwrap_err().to_string().contains("no bin/compile"));
         p.caller = Some(Caller { key: "k".into(), role: Role::Admin });
-        for local in ["/etc", "file:///tmp/x.tgz", "./bp", "/srv/bp.tgz"] {
+        for local in ["/etc", "file:///tmp/x.tgz", "/srv/bp.tgz"] {
             let err = set(&p, "web", local, None).unwrap_err().to_string();
             assert!(err.contains("path on the server"), "{local}: {err}");
         }

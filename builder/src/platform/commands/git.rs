@@ -20,11 +20,20 @@ const MAX_ENTRIES: usize = 100_000;
 /// `git:from-image APP IMAGE`
 pub async fn from_image(p: &Platform, app: &str, image: &str) -> Result<()> {
     crate::containers::prebuilt::check_reference(image)?;
-    // slipway's own images (other apps' releases, stacks, services) are not a developer's to take.
-    if is_developer(p) && image.starts_with("slipway") {
-        bail!("a developer key may not deploy slipway's own images ({image}); ask an admin");
-    }
     let mut r = p.runner_for(app).await?;
+    // slipway's own images (other apps' releases, services) are not a developer's to take:
+    // judged by what the engine resolves the name to (any alias, digest or id), never the text.
+    if is_developer(p) {
+        let info = r.engine.api.inspect_image(image).await.ok();
+        let labels = info.as_ref().and_then(|i| i.config.as_ref()).and_then(|c| c.labels.clone()).unwrap_or_default();
+        let tags = info.and_then(|i| i.repo_tags).unwrap_or_default();
+        let ours = labels.contains_key(crate::containers::docker::LABEL_APP)
+            || labels.contains_key(crate::containers::docker::LABEL_ROLE)
+            || tags.iter().any(|t| t.starts_with("slipway"));
+        if ours {
+            bail!("a developer key may not deploy slipway's own images ({image}); ask an admin");
+        }
+    }
     let v = deploy::deploy(&mut r, app, Source::Image(image)).await?;
     print!("{}", super::apps::app_info(&r, app).await?);
     output::header(format!("Deployed {app} v{v} from the image {image}"));

@@ -103,6 +103,12 @@ async fn change(p: &Platform, app: &str, edit: impl FnOnce(Vec<PortMap>) -> Vec<
     let _lock = r.lock(app)?;
     let before = ports::mappings(&r.state, app)?;
     let after = edit(before.clone());
+    let developer = p.caller.as_ref().is_some_and(|c| c.role == crate::platform::access::Role::Developer);
+    let listen = GlobalSettings::load(&r.state)?.router_listen;
+    let own = listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+    if developer && after.iter().any(|m| Some(m.host) != own && !before.iter().any(|b| b.host == m.host)) {
+        bail!("a developer key may map container ports on the router's own port only: another host port is an admin's call");
+    }
     check_host_ports(p, app, &before, &after)?;
     ports::set_mappings(&r.state, app, &after)?;
     let shown: Vec<String> = after.iter().map(ToString::to_string).collect();

@@ -146,9 +146,11 @@ pub async fn unlink(p: &Platform, svc: &Service, app: &str) -> Result<()> {
     .await;
     if let Err(e) = unlinked {
         let mut state = p.state()?;
-        let tx = state.transaction()?;
-        svc.link(&tx, app, &link.var)?;
-        tx.commit()?;
+        if !svc.links(&state)?.iter().any(|l| l.app == app) {
+            let tx = state.transaction()?;
+            svc.link(&tx, app, &link.var)?;
+            tx.commit()?;
+        }
         return Err(e);
     }
     output::header(format!("Unlinked the {} from {app}", svc.label()));

@@ -239,6 +239,10 @@ http {{
                 None => None,
             };
             site.logs = Some(self.dir.join("logs"));
+            // An app's other ports never take the router's own or its HTTPS one.
+            let own = |l: &str| l.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+            let (http, https) = (own(&self.listen), own(&self.https_listen));
+            site.listens.retain(|p| Some(*p) != http && Some(*p) != https);
             write_atomic(&self.dir.join("apps").join(&file), &site.render(&self.listen, &self.https_listen))?;
             kept.insert(file);
         }

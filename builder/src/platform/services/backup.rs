@@ -69,7 +69,15 @@ fn prune(dir: &Path, prefix: &str, ext: &str, keep: usize) -> Result<()> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let is_file = entry.file_type().map(|t| t.is_file()).unwrap_or(false);
-        if is_file && name.starts_with(prefix) && name.ends_with(&format!(".{ext}")) {
+        // Exactly PREFIX + YYYYMMDDTHHMMSSZ + .EXT: service `db`'s never match `db-2`'s.
+        let stamp = name.strip_prefix(prefix).and_then(|rest| rest.strip_suffix(&format!(".{ext}")));
+        let ours = stamp.is_some_and(|s| {
+            s.len() == 16
+                && s.as_bytes()[8] == b'T'
+                && s.ends_with('Z')
+                && s.bytes().enumerate().all(|(i, b)| i == 8 || i == 15 || b.is_ascii_digit())
+        });
+        if is_file && ours {
             found.push(entry.path());
         }
     }
@@ -113,6 +121,8 @@ mod tests {
             std::fs::write(dir.path().join(format!("postgres-db-{stamp}.dump")), "x").unwrap();
         }
         std::fs::write(dir.path().join("postgres-other-20250101T000000Z.dump"), "x").unwrap();
+        // Another service whose name starts the same is not this one's.
+        std::fs::write(dir.path().join("postgres-db-2-20250101T000000Z.dump"), "x").unwrap();
         prune(dir.path(), "postgres-db-", "dump", 2).unwrap();
         let mut left: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -120,6 +130,7 @@ mod tests {
         assert_eq!(
             left,
             [
+                "postgres-db-2-20250101T000000Z.dump",
                 "postgres-db-20260102T000000Z.dump",
                 "postgres-db-20260103T000000Z.dump",
                 "postgres-other-20250101T000000Z.dump"

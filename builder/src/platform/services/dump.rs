@@ -22,7 +22,7 @@ pub fn export_command(svc: &Service) -> (Vec<String>, Option<&'static str>) {
             vec![
                 "sh".into(),
                 "-c".into(),
-                "f=/tmp/slipway-export.rdb; out=$(REDISCLI_AUTH=$(cat /run/slipway/password) redis-cli --rdb $f 2>&1) \
+                "f=$(mktemp /tmp/slipway-export.XXXXXX); out=$(REDISCLI_AUTH=$(cat /run/slipway/password) redis-cli --rdb $f 2>&1) \
                  || { echo \"$out\" >&2; rm -f $f; exit 1; }; cat $f; s=$?; rm -f $f; exit $s"
                     .into(),
             ],
