@@ -23,6 +23,7 @@ impl Drop for Services {
             docker(&["rm", "-f", name]);
             docker(&["volume", "rm", &format!("{name}-data")]);
             docker(&["network", "rm", name]);
+            docker(&["network", "rm", &format!("{name}-publish")]);
         }
     }
 }
@@ -122,6 +123,15 @@ fn linked_postgres_and_redis_keep_their_data_and_restore_elsewhere() {
     assert!(imported.status.success(), "{}", text(&imported));
     let rows = with_stdin(&p, &["postgres:connect", &db2], b"SELECT v FROM notes;\n");
     assert!(text(&rows).contains("first") && text(&rows).contains("(1 row)"), "{}", text(&rows));
+    // Exposed on 127.0.0.1 only, from a network of its own; and back.
+    let exposed = free_port();
+    p.ok(&["postgres:expose", &db2, &exposed.to_string()]);
+    assert_eq!(docker(&["port", &format!("slipway-postgres-{db2}")]), format!("5432/tcp -> 127.0.0.1:{exposed}"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", exposed)).is_ok());
+    let networks = docker(&["inspect", "-f", "{{json .NetworkSettings.Networks}}", &format!("slipway-postgres-{db2}")]);
+    assert!(!networks.contains("\"bridge\""), "not on Docker's default bridge: {networks}");
+    p.ok(&["postgres:unexpose", &db2]);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", exposed)).is_err());
     let rdb = p.slipway(&["redis:export", &cache]);
     assert!(rdb.status.success() && rdb.stdout.starts_with(b"REDIS"), "{}", text(&rdb));
     p.ok(&["redis:create", &cache2]);

@@ -39,7 +39,12 @@ pub async fn status(engine: &Engine, svc: &Service) -> String {
 
 /// Makes its network, volume and container as needed, starts it, and waits until it answers.
 pub async fn up(engine: &Engine, svc: &Service, record: &Record, data_dir: &Path) -> Result<()> {
-    ensure_network(engine, svc).await?;
+    ensure_network(engine, svc, &svc.network(), true).await?;
+    if record.exposed_port.is_some() {
+        // Published from a network of its own (an internal one cannot publish), not Docker's
+        // default bridge, where every other container could reach it.
+        ensure_network(engine, svc, &publish_network(svc), false).await?;
+    }
     let volume = VolumeCreateRequest { name: Some(svc.volume()), labels: Some(labels(svc)), ..Default::default() };
     engine.api.create_volume(volume).await.with_context(|| format!("cannot create the volume {}", svc.volume()))?;
     let name = svc.container();
@@ -47,7 +52,7 @@ pub async fn up(engine: &Engine, svc: &Service, record: &Record, data_dir: &Path
         let image = super::image::ensure(engine, svc.kind).await?;
         engine.create(&name, body(svc, &image, record, data_dir)).await?;
         if record.exposed_port.is_some() {
-            // Published through the default bridge; apps still reach it on its own network.
+            // Published through its publish network; apps still reach it on its own network.
             let connect = NetworkConnectRequest {
                 container: name.clone(),
                 endpoint_config: Some(EndpointSettings { aliases: Some(vec![name.clone()]), ..Default::default() }),
@@ -82,21 +87,27 @@ pub async fn remove(engine: &Engine, svc: &Service) -> Result<()> {
         bail!("cannot remove the volume {}: a container still uses it", svc.volume());
     }
     let _ = engine.api.remove_network(&svc.network()).await;
+    let _ = engine.api.remove_network(&publish_network(svc)).await;
     Ok(())
 }
 
-async fn ensure_network(engine: &Engine, svc: &Service) -> Result<()> {
-    if engine.api.inspect_network(&svc.network(), None).await.is_ok() {
+/// The network an exposed service is published from: it alone is on it.
+fn publish_network(svc: &Service) -> String {
+    format!("{}-publish", svc.network())
+}
+
+async fn ensure_network(engine: &Engine, svc: &Service, name: &str, internal: bool) -> Result<()> {
+    if engine.api.inspect_network(name, None).await.is_ok() {
         return Ok(());
     }
     let request = NetworkCreateRequest {
-        name: svc.network(),
+        name: name.to_string(),
         driver: Some("bridge".into()),
-        internal: Some(true),
+        internal: Some(internal),
         labels: Some(labels(svc)),
         ..Default::default()
     };
-    engine.api.create_network(request).await.with_context(|| format!("cannot create the network {}", svc.network()))?;
+    engine.api.create_network(request).await.with_context(|| format!("cannot create the network {name}"))?;
     Ok(())
 }
 
@@ -104,7 +115,7 @@ fn body(svc: &Service, image: &str, record: &Record, data_dir: &Path) -> Contain
     let name = svc.container();
     let memory = record.memory.map(|m| m as i64);
     let exposed = record.exposed_port.map(|p| loopback_port(svc.kind.port(), p));
-    let network = if exposed.is_some() { "bridge".to_string() } else { svc.network() };
+    let network = if exposed.is_some() { publish_network(svc) } else { svc.network() };
     let mut endpoints = HashMap::new();
     if exposed.is_none() {
         endpoints.insert(network.clone(), EndpointSettings { aliases: Some(vec![name.clone()]), ..Default::default() });
