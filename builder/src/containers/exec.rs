@@ -25,8 +25,8 @@ pub enum Stdio {
 impl Stdio {
     /// `Terminal` when standard input and output are both terminals, else `Piped`.
     pub fn for_interactive() -> Stdio {
-        // SAFETY: isatty has no preconditions.
-        if unsafe { libc::isatty(0) == 1 && libc::isatty(1) == 1 } {
+        use std::io::IsTerminal;
+        if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
             Stdio::Terminal
         } else {
             Stdio::Piped
@@ -103,28 +103,12 @@ impl Engine {
 }
 
 impl Engine {
-    /// Runs `cmd` in `container`, its output captured (at most 1 MiB); returns its exit code
-    /// and output (stdout, then stderr).
+    /// Runs `cmd` in `container`, its output captured; returns its exit code and output
+    /// (stdout, then stderr).
     pub async fn exec_captured(&self, container: &str, cmd: &[&str]) -> Result<(i64, Vec<u8>)> {
-        let config = CreateExecOptions {
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            cmd: Some(cmd.to_vec()),
-            ..Default::default()
-        };
-        let exec = self.api.create_exec(container, config).await.with_context(|| format!("cannot run {}", cmd[0]))?;
-        let started = self.api.start_exec(&exec.id, None).await.with_context(|| format!("cannot run {}", cmd[0]))?;
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        if let StartExecResults::Attached { mut output, .. } = started {
-            while let Some(Ok(chunk)) = output.next().await {
-                let into = if matches!(chunk, LogOutput::StdErr { .. }) { &mut err } else { &mut out };
-                if into.len() < 1 << 20 {
-                    into.extend_from_slice(&chunk.into_bytes());
-                }
-            }
-        }
-        let code = self.api.inspect_exec(&exec.id).await.ok().and_then(|i| i.exit_code).unwrap_or(-1);
-        out.extend(err);
+        let mut out = Vec::new();
+        let (code, err) = self.exec_into(container, cmd, None, &mut out).await?;
+        out.extend(err.into_bytes());
         Ok((code, out))
     }
 

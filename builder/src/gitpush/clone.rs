@@ -30,12 +30,7 @@ pub fn clone_app(data_dir: &Path, old: &str, new: &str, owner: Option<&str>, act
             state.set_owner(new, owner)?;
         }
         // A link's var names a network the clone is not on: links are made with KIND:link.
-        let linked: Vec<String> = crate::platform::services::linked_to(&state, old)?
-            .iter()
-            .flat_map(|s| s.links(&state).unwrap_or_default())
-            .filter(|l| l.app == old)
-            .map(|l| l.var)
-            .collect();
+        let linked = crate::platform::services::link_vars(&state, old)?;
         let config: crate::engine::envdir::Vars =
             state.config(old)?.into_iter().filter(|(k, _)| !linked.contains(k)).collect();
         let tx = state.transaction()?;

@@ -65,6 +65,16 @@ pub fn validate_listen(address: &str) -> Result<()> {
     Ok(())
 }
 
+/// The port of a listen address (`IP:PORT`, `[::]:80`).
+pub fn listen_port(address: &str) -> Option<u16> {
+    address.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
+}
+
+/// The IP of a listen address, without brackets (`0.0.0.0` when it has none).
+pub fn listen_ip(address: &str) -> &str {
+    address.rsplit_once(':').map_or("0.0.0.0", |(ip, _)| ip).trim_matches(['[', ']'])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +120,8 @@ mod tests {
     fn listen_addresses_parse() {
         assert!(validate_listen("0.0.0.0:80").is_ok());
         assert!(validate_listen("[::]:8080").is_ok());
+        assert_eq!((listen_ip("[::]:8080"), listen_port("[::]:8080")), ("::", Some(8080)));
+        assert_eq!((listen_ip("127.0.0.1:80"), listen_port("127.0.0.1:80")), ("127.0.0.1", Some(80)));
         for bad in ["127.0.0.1:1; location / { } #", "localhost:80", "80", "0.0.0.0:99999"] {
             assert!(validate_listen(bad).is_err(), "{bad}");
         }

@@ -69,7 +69,7 @@ pub fn container_port(state: &State, app: &str) -> Result<Option<u16>> {
 
 /// The host ports the router answers the app on besides its own address's (`listen`).
 pub fn extra_http_ports(state: &State, app: &str, listen: &str) -> Result<Vec<u16>> {
-    let own: Option<u16> = listen.rsplit(':').next().and_then(|p| p.parse().ok());
+    let own = super::names::listen_port(listen);
     Ok(mappings(state, app)?.into_iter().map(|m| m.host).filter(|h| Some(*h) != own).collect())
 }
 

@@ -32,7 +32,7 @@ enum Kind {
     Hardlink(Vec<OsString>),
 }
 
-pub(super) fn open_archive(file: &std::fs::File) -> Result<tar::Archive<Box<dyn Read + '_>>> {
+pub fn open_archive(file: &std::fs::File) -> Result<tar::Archive<Box<dyn Read + '_>>> {
     let mut f = file;
     f.rewind()?;
     let mut magic = [0u8; 2];

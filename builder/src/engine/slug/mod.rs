@@ -24,7 +24,7 @@ use crate::output;
 mod import;
 mod inspect;
 
-pub use import::{import_file, ImportOptions};
+pub use import::{import_file, open_archive, ImportOptions};
 pub use inspect::{export, inspect, open_input};
 
 /// Heroku warns above this compressed size.

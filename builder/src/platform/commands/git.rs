@@ -79,8 +79,7 @@ fn fetch(from: &str, dest: &Path, max: u64) -> Result<()> {
     let too_big = || format!("the archive is larger than max-push-size ({}): nothing was deployed", output::size(max));
     let mut out = std::fs::File::create(dest)?;
     let copied = if from == "-" {
-        // SAFETY: isatty has no preconditions.
-        if unsafe { libc::isatty(0) } == 1 {
+        if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             bail!("git:from-archive APP - reads the archive from standard input: `< app.tar.gz`");
         }
         std::io::copy(&mut std::io::stdin().lock().take(max + 1), &mut out)?
@@ -108,18 +107,8 @@ fn fetch(from: &str, dest: &Path, max: u64) -> Result<()> {
 
 /// Refuses a tarball of more than [`MAX_ENTRIES`] entries (the importer checks the rest).
 fn count_tar_entries(file: &Path) -> Result<()> {
-    let reader: Box<dyn Read> = {
-        let mut f = std::fs::File::open(file)?;
-        let mut magic = [0u8; 2];
-        let _ = f.read(&mut magic)?;
-        let f = std::fs::File::open(file)?;
-        if magic == [0x1f, 0x8b] {
-            Box::new(flate2::read::MultiGzDecoder::new(f))
-        } else {
-            Box::new(f)
-        }
-    };
-    let mut archive = tar::Archive::new(reader);
+    let file = std::fs::File::open(file)?;
+    let mut archive = crate::engine::slug::open_archive(&file)?;
     let entries = archive.entries().context("the archive is not a .tar, .tar.gz or .zip")?;
     let mut n = 0;
     for entry in entries {

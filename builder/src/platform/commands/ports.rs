@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{print_json, Format, Platform};
 use crate::output;
+use crate::platform::names::{listen_ip, listen_port};
 use crate::platform::ports::{self, PortMap};
 use crate::platform::settings::GlobalSettings;
 
@@ -43,7 +44,7 @@ async fn effective(p: &Platform, app: &str) -> Result<Vec<PortMap>> {
         return Ok(set);
     }
     let listen = GlobalSettings::load(&state)?.router_listen;
-    let host = listen.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(80);
+    let host = listen_port(&listen).unwrap_or(80);
     let mut container = crate::containers::process::APP_PORT;
     if let Some(release) = state.current_release(app)? {
         if let Ok(engine) = crate::containers::docker::Engine::connect().await {
@@ -104,8 +105,7 @@ async fn change(p: &Platform, app: &str, edit: impl FnOnce(Vec<PortMap>) -> Vec<
     let before = ports::mappings(&r.state, app)?;
     let after = edit(before.clone());
     let developer = p.caller.as_ref().is_some_and(|c| c.role == crate::platform::access::Role::Developer);
-    let listen = GlobalSettings::load(&r.state)?.router_listen;
-    let own = listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
+    let own = listen_port(&GlobalSettings::load(&r.state)?.router_listen);
     if developer && after.iter().any(|m| Some(m.host) != own && !before.iter().any(|b| b.host == m.host)) {
         bail!("a developer key may map container ports on the router's own port only: another host port is an admin's call");
     }
@@ -126,9 +126,8 @@ async fn change(p: &Platform, app: &str, edit: impl FnOnce(Vec<PortMap>) -> Vec<
 fn check_host_ports(p: &Platform, app: &str, before: &[PortMap], after: &[PortMap]) -> Result<()> {
     let state = p.state()?;
     let global = GlobalSettings::load(&state)?;
-    let https = global.https_listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-    let own = global.router_listen.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-    let ip = global.router_listen.rsplit_once(':').map_or("0.0.0.0", |(ip, _)| ip).trim_matches(['[', ']']);
+    let (https, own) = (listen_port(&global.https_listen), listen_port(&global.router_listen));
+    let ip = listen_ip(&global.router_listen);
     let mut routed: Vec<u16> = Vec::new();
     for other in state.apps()? {
         routed.extend(ports::extra_http_ports(&state, &other, &global.router_listen)?);

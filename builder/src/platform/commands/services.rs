@@ -225,8 +225,7 @@ pub async fn connect(p: &Platform, svc: &Service) -> Result<i32> {
 /// `KIND:export NAME > FILE`: the dump on standard output (never to a terminal).
 pub async fn export(p: &Platform, svc: &Service) -> Result<()> {
     svc.require(&p.state()?)?;
-    // SAFETY: isatty has no preconditions.
-    if unsafe { libc::isatty(1) } == 1 {
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bail!(
             "{} export writes binary data: redirect it to a file (`> {}.{}`)",
             svc.kind.as_str(),
@@ -241,8 +240,7 @@ pub async fn export(p: &Platform, svc: &Service) -> Result<()> {
 /// `KIND:import NAME < FILE`: standard input replaces the service's data.
 pub async fn import(p: &Platform, svc: &Service) -> Result<()> {
     svc.require(&p.state()?)?;
-    // SAFETY: isatty has no preconditions.
-    if unsafe { libc::isatty(0) } == 1 {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
             "{} import reads a dump from standard input: `< FILE` (written by {}:export)",
             svc.kind.as_str(),

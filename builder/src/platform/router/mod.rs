@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 
 pub mod vhost;
 
-use super::names::{is_safe_app_name, validate_domain, validate_listen};
+use super::names::{is_safe_app_name, listen_port, validate_domain, validate_listen};
 use vhost::{Challenge, Tls, Vhost};
 
 /// A host name that can never be an app's: it answers with the configuration's generation, so
@@ -240,8 +240,7 @@ http {{
             };
             site.logs = Some(self.dir.join("logs"));
             // An app's other ports never take the router's own or its HTTPS one.
-            let own = |l: &str| l.rsplit(':').next().and_then(|p| p.parse::<u16>().ok());
-            let (http, https) = (own(&self.listen), own(&self.https_listen));
+            let (http, https) = (listen_port(&self.listen), listen_port(&self.https_listen));
             site.listens.retain(|p| Some(*p) != http && Some(*p) != https);
             write_atomic(&self.dir.join("apps").join(&file), &site.render(&self.listen, &self.https_listen))?;
             kept.insert(file);

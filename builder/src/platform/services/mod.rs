@@ -247,7 +247,11 @@ impl Service {
     }
 
     pub fn set_exposed(&self, state: &State, port: Option<u16>) -> Result<()> {
-        self.update(state, "exposed_port = ?3", port.map(i64::from))
+        state.conn().execute(
+            "UPDATE services SET exposed_port = ?3 WHERE kind = ?1 AND name = ?2",
+            params![self.kind.as_str(), self.name.as_str(), port.map(i64::from)],
+        )?;
+        Ok(())
     }
 
     pub fn set_backup_schedule(&self, state: &State, schedule: Option<(&str, &str, u32)>) -> Result<()> {
@@ -269,12 +273,6 @@ impl Service {
             "UPDATE services SET last_backup_at = ?3, last_backup = ?4 WHERE kind = ?1 AND name = ?2",
             params![self.kind.as_str(), self.name.as_str(), crate::units::now(), result],
         )?;
-        Ok(())
-    }
-
-    fn update(&self, state: &State, assignment: &str, value: Option<i64>) -> Result<()> {
-        let sql = format!("UPDATE services SET {assignment} WHERE kind = ?1 AND name = ?2");
-        state.conn().execute(&sql, params![self.kind.as_str(), self.name.as_str(), value])?;
         Ok(())
     }
 
@@ -326,6 +324,13 @@ pub fn linked_to(state: &State, app: &str) -> Result<Vec<Service>> {
         out.push(Service::new(kind, &name)?);
     }
     Ok(out)
+}
+
+/// The config vars `app`'s links set.
+pub fn link_vars(state: &State, app: &str) -> Result<Vec<String>> {
+    let mut stmt = state.conn().prepare("SELECT var FROM service_links WHERE app = ?1")?;
+    let vars = stmt.query_map(params![app], |r| r.get(0))?;
+    Ok(vars.collect::<rusqlite::Result<_>>()?)
 }
 
 /// A new password: 32 characters of letters and digits (safe in a URL).
