@@ -54,7 +54,8 @@ demo-stop:
 	@bash scripts/demo-stop.sh $(DEMO_SSH_PORT)
 
 ## make bench: speed and size, measured side by side (not part of make test); BENCH=https runs
-## only the HTTPS and reboot part, BENCH=services the backing services part
+## only the HTTPS and reboot part, BENCH=services the backing services part, BENCH=swarm the
+## swarm scheduler part
 bench: deps
 	BENCH=$(BENCH) $(CARGO) bench --bench engine
 

@@ -21,6 +21,8 @@
 //!    (see `parts/https.rs`).
 //! 7. As root: `postgres:create` + `postgres:link`, and a deploy with a linked Postgres vs
 //!    without (see `parts/services.rs`).
+//! 8. As root: a deploy on swarm (two engines) vs on docker-local, and `ps:scale web=1 -> 4`
+//!    on swarm (see `parts/swarm.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -34,6 +36,8 @@ mod common;
 mod https;
 #[path = "parts/services.rs"]
 mod services;
+#[path = "parts/swarm.rs"]
+mod swarm;
 
 const RUNS: usize = 5;
 
@@ -166,10 +170,11 @@ fn sh(script: &str) {
 
 fn main() {
     let slipway = env!("CARGO_BIN_EXE_slipway");
-    // `make bench BENCH=https` or `BENCH=services`: only part 6 or 7.
+    // `make bench BENCH=https`, `BENCH=services` or `BENCH=swarm`: only part 6, 7 or 8.
     match std::env::var("BENCH").as_deref() {
         Ok("https") => return https::https_benchmarks(),
         Ok("services") => return services::services_benchmarks(),
+        Ok("swarm") => return swarm::swarm_benchmarks(),
         _ => {}
     }
     let bench = root().join(".bench");
@@ -237,6 +242,7 @@ fn main() {
         if unsafe { libc::geteuid() } == 0 {
             https::https_benchmarks();
             services::services_benchmarks();
+            swarm::swarm_benchmarks();
         }
     }
 }

@@ -320,6 +320,8 @@ pub enum AppCommand {
     Postgres(super::services::PostgresCommand),
     #[command(flatten)]
     Redis(super::services::RedisCommand),
+    #[command(flatten)]
+    Cluster(super::cluster::ClusterCommand),
 }
 
 /// Platform commands for this host only (they take host paths or change global settings).
@@ -391,6 +393,8 @@ pub enum HostCommand {
     PostgresHost(super::services::PostgresHostCommand),
     #[command(flatten)]
     RedisHost(super::services::RedisHostCommand),
+    #[command(flatten)]
+    ClusterHost(super::cluster::ClusterHostCommand),
 }
 
 /// Keys and install: as root, on the git user's files (not the platform's state).
@@ -433,6 +437,7 @@ pub fn need(command: &AppCommand) -> Result<Need> {
     Ok(match command {
         C::Postgres(c) => c.need()?,
         C::Redis(c) => c.need()?,
+        C::Cluster(c) => c.need(),
         C::AppsList { .. } | C::StackList { app: None } => Need::Nothing,
         C::StackList { app: Some(a) } | C::StackSet { app: a, .. } => app(a),
         C::AppsCreate { .. } => Need::Create,
@@ -590,6 +595,7 @@ pub async fn run_app(p: &Platform, command: AppCommand) -> Result<i32> {
         C::BuildpacksReport { app } => cmd::buildpacks::report(p, &app)?,
         C::Postgres(c) => return c.run(p).await,
         C::Redis(c) => return c.run(p).await,
+        C::Cluster(c) => return c.run(p).await,
     }
     Ok(0)
 }
@@ -621,6 +627,7 @@ pub async fn run_host(p: &Platform, command: HostCommand) -> Result<i32> {
         C::GitHook { app } => return crate::gitpush::hook::pre_receive(&p.data_dir, &app),
         C::PostgresHost(c) => return c.run(p).await,
         C::RedisHost(c) => return c.run(p).await,
+        C::ClusterHost(c) => return c.run(p).await,
     }
     Ok(0)
 }

@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod build;
+pub mod cluster;
 pub mod engine;
 pub mod services;
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use serde::Deserialize;
 
 use super::checks::Check;
-use super::scheduler::CronTask;
+use super::cron::CronTask;
 use crate::engine::envdir::Vars;
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -2,13 +2,14 @@
 //! [`runner`] (process types as containers, zero-downtime rollouts), the [`router`] (nginx),
 //! deploy [`checks`], builds and deploys ([`deploy`]), and every Dokku-style command
 //! ([`commands`]), which the CLI and the SSH dispatcher both call; [`daemon`] is root's side of
-//! the platform (the router, sshd, restoring apps, and the [`scheduler`]'s runs).
+//! the platform (the router, sshd, restoring apps, and the [`cron`] scheduler's runs).
 
 pub mod access;
 pub mod app_json;
 pub mod certs;
 pub mod checks;
 pub mod commands;
+pub mod cron;
 pub mod daemon;
 pub mod deploy;
 pub mod disk;

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use super::Platform;
 use crate::output;
 use crate::platform::certs::{self, CertInfo};
-use crate::platform::scheduler::cron::format_utc;
+use crate::platform::cron::schedule::format_utc;
 
 /// A tar of a certificate and key on standard input (Dokku's `certs:add APP < cert-key.tar`):
 /// at most this big.

@@ -1,14 +1,14 @@
 //! `cron:*` (Dokku's): app.json's scheduled tasks, their runs and their output. The daemon's
 //! scheduler starts scheduled runs through [`run`] too, so every run is recorded and locked the
-//! same way (see [`crate::platform::scheduler`]).
+//! same way (see [`crate::platform::cron`]).
 
 use anyhow::{bail, Context, Result};
 
 use super::{Platform, GLOBAL};
 use crate::output;
-use crate::platform::scheduler::cron::format_utc;
-use crate::platform::scheduler::runs::{self, Outcome, Run};
-use crate::platform::scheduler::{app_tasks, platform_tasks, CronTask};
+use crate::platform::cron::runs::{self, Outcome, Run};
+use crate::platform::cron::schedule::format_utc;
+use crate::platform::cron::{app_tasks, platform_tasks, CronTask};
 use crate::platform::state::State;
 use crate::units::now;
 
@@ -165,7 +165,7 @@ pub async fn run(p: &Platform, app: &str, id: &str, scheduled: bool) -> Result<i
 /// `cron:due` (the daemon's, once a minute): prints `APP ID` for each task due now (`--global`
 /// for the platform's own).
 pub fn due(p: &Platform) -> Result<()> {
-    for (app, id) in crate::platform::scheduler::due(&p.state()?, now())? {
+    for (app, id) in crate::platform::cron::due(&p.state()?, now())? {
         println!("{} {id}", if app.is_empty() { GLOBAL } else { &app });
     }
     Ok(())

@@ -6,8 +6,8 @@ use anyhow::{bail, Result};
 use super::{Platform, GLOBAL};
 use crate::output;
 use crate::platform::certs;
+use crate::platform::cron::schedule::format_utc;
 use crate::platform::letsencrypt::{self as le, Property};
-use crate::platform::scheduler::cron::format_utc;
 
 /// `letsencrypt:set --global|APP KEY VALUE`
 pub fn set(p: &Platform, app: &str, key: &str, value: &str) -> Result<()> {

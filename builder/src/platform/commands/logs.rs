@@ -5,6 +5,7 @@ use futures_util::StreamExt;
 
 use super::Platform;
 use crate::platform::runner::Runner;
+use crate::platform::scheduler::{self, Scheduler};
 
 /// `run APP CMD...`: returns the one-off's exit code.
 pub async fn run(p: &Platform, app: &str, command: Vec<String>) -> Result<i32> {
@@ -36,22 +37,38 @@ pub async fn logs(p: &Platform, app: &str, follow: bool, lines: Option<usize>, k
 }
 
 async fn stream_logs(r: &Runner, app: &str, follow: bool, lines: Option<usize>, kind: Option<&str>) -> Result<()> {
-    let containers: Vec<_> =
-        r.containers(app).await?.into_iter().filter(|c| kind.is_none_or(|k| c.kind == k)).collect();
-    if containers.is_empty() {
-        bail!("app '{app}' has no running processes{}", kind.map(|k| format!(" of type {k}")).unwrap_or_default());
-    }
-    let mut streams = Vec::new();
-    for c in &containers {
-        let mut opts = bollard::query_parameters::LogsOptionsBuilder::default()
+    let tail = lines.map(|n| n.to_string()).unwrap_or_else(|| "100".into());
+    let options = || {
+        bollard::query_parameters::LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)
             .follow(follow)
-            .timestamps(true);
-        let tail = lines.map(|n| n.to_string()).unwrap_or_else(|| "100".into());
-        opts = opts.tail(&tail);
+            .timestamps(true)
+            .tail(&tail)
+            .build()
+    };
+    let mut streams = Vec::new();
+    if scheduler::selected(&r.state, app)? == Scheduler::Swarm {
+        // A service's logs: every task's, on every node.
+        for (k, service) in scheduler::swarm::services_of(&r.engine, app).await? {
+            if kind.is_some_and(|want| want != k) {
+                continue;
+            }
+            let prefix = format!("{app}[{k}]");
+            let id = service.id.unwrap_or_default();
+            streams.push(
+                r.engine.api.service_logs(&id, Some(options())).map(move |chunk| (prefix.clone(), chunk)).boxed(),
+            );
+        }
+    }
+    let containers: Vec<_> =
+        r.containers(app).await?.into_iter().filter(|c| kind.is_none_or(|k| c.kind == k)).collect();
+    if containers.is_empty() && streams.is_empty() {
+        bail!("app '{app}' has no running processes{}", kind.map(|k| format!(" of type {k}")).unwrap_or_default());
+    }
+    for c in &containers {
         let prefix = format!("{app}[{}.{}]", c.kind, c.index);
-        streams.push(r.engine.api.logs(&c.id, Some(opts.build())).map(move |chunk| (prefix.clone(), chunk)).boxed());
+        streams.push(r.engine.api.logs(&c.id, Some(options())).map(move |chunk| (prefix.clone(), chunk)).boxed());
     }
     let mut all = futures_util::stream::select_all(streams);
     use std::io::Write;

@@ -8,6 +8,7 @@ pub mod buildpacks;
 pub mod builds;
 pub mod certs;
 pub mod checks;
+pub mod cluster;
 pub mod config;
 pub mod cron;
 pub mod domains;

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 
 use super::Platform;
 use crate::platform::runner::Runner;
+use crate::platform::scheduler::{self, Scheduler};
 use crate::platform::settings::GlobalSettings;
 use crate::platform::state::State;
 
@@ -79,7 +80,14 @@ pub async fn report(p: &Platform, app: &str, format: super::Format) -> Result<()
         print!("{}", ps_report(&r, app).await?);
         return Ok(());
     }
+    let swarm = scheduler::selected(&r.state, app)? == Scheduler::Swarm;
     let mut processes = Vec::new();
+    if swarm {
+        processes = match scheduler::swarm::tasks::report(&r, app).await?.1 {
+            serde_json::Value::Array(tasks) => tasks,
+            _ => Vec::new(),
+        };
+    }
     for c in r.containers(app).await? {
         processes.push(serde_json::json!({
             "name": c.name,
@@ -96,6 +104,7 @@ pub async fn report(p: &Platform, app: &str, format: super::Format) -> Result<()
         "release": r.state.current_release(app)?.map(|c| c.version),
         "formation": r.state.formation(app)?,
         "stopped": crate::platform::settings::AppSettings::is_stopped(&r.state, app)?,
+        "scheduler": if swarm { "swarm" } else { "docker-local" },
         "processes": processes,
     });
     super::print_json(&report);
@@ -153,6 +162,9 @@ async fn ps_report(r: &Runner, app: &str) -> Result<String> {
         "Formation: {}\n",
         r.state.formation(app)?.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
     );
+    if scheduler::selected(&r.state, app)? == Scheduler::Swarm {
+        out += &scheduler::swarm::tasks::report(r, app).await?.0;
+    }
     for c in r.containers(app).await? {
         let state = container_status(r, &c.id).await;
         out += &format!(

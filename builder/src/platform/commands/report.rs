@@ -75,11 +75,11 @@ fn scheduled(state: &crate::platform::state::State) -> Result<()> {
     // (scope in the records, what to show, its tasks): each app's, then the platform's own.
     let mut owners = Vec::new();
     for app in state.apps()? {
-        if let Ok((_, tasks)) = crate::platform::scheduler::app_tasks(state, &app) {
+        if let Ok((_, tasks)) = crate::platform::cron::app_tasks(state, &app) {
             owners.push((app.clone(), app, tasks));
         }
     }
-    owners.push((String::new(), super::GLOBAL.to_string(), crate::platform::scheduler::platform_tasks(state)?));
+    owners.push((String::new(), super::GLOBAL.to_string(), crate::platform::cron::platform_tasks(state)?));
     let mut lines = Vec::new();
     for (scope, shown, tasks) in owners {
         for task in tasks {

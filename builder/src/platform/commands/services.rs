@@ -71,13 +71,13 @@ pub async fn info(p: &Platform, svc: &Service) -> Result<()> {
         format!("{s} into {}{keep}", record.backup_dir.as_deref().unwrap_or("-"))
     });
     let last_backup = record.last_backup.as_ref().map(|r| {
-        let at = crate::platform::scheduler::cron::format_utc(record.last_backup_at.unwrap_or(0));
+        let at = crate::platform::cron::schedule::format_utc(record.last_backup_at.unwrap_or(0));
         format!("{at}: {r}")
     });
     output::header(format!("{} {} service information", svc.name, svc.kind.as_str()));
     let rows = [
         ("Status", container::status(&engine, svc).await),
-        ("Created", crate::platform::scheduler::cron::format_utc(record.created_at)),
+        ("Created", crate::platform::cron::schedule::format_utc(record.created_at)),
         ("Version", show(container::version(&engine, svc).await)),
         ("Container", svc.container()),
         ("Network", format!("{} (internal)", svc.network())),
@@ -278,7 +278,7 @@ pub async fn backup(p: &Platform, svc: &Service, dir: &str, keep: Option<u32>) -
 pub fn backup_schedule(p: &Platform, svc: &Service, schedule: &str, dir: &str, keep: Option<u32>) -> Result<()> {
     let state = p.state()?;
     svc.require(&state)?;
-    let parsed: crate::platform::scheduler::Schedule = schedule.parse()?;
+    let parsed: crate::platform::cron::Schedule = schedule.parse()?;
     let dir_path = backup::check_dir(dir)?;
     if keep == Some(0) {
         bail!("--keep must be at least 1");

@@ -4,7 +4,8 @@
 //! install` made for the data dir; one that stops is started again within a second, with a log
 //! line, backing off while it keeps failing; stopping the daemon stops them. When it starts, it
 //! brings the apps back (`ps:restore --all`); every minute, its scheduler starts the cron tasks
-//! that are due (see [`super::scheduler`]). Deploys run as the
+//! that are due (see [`super::cron`]); while an app is on swarm, it runs the swarm's local
+//! registry and keeps swarm apps' routes on their tasks. Deploys run as the
 //! git user: they write the router's configuration and ask the daemon, over a unix socket only
 //! root and the git user's group can open, to check and apply it.
 
@@ -180,6 +181,7 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     ));
     let mut services: Vec<Box<dyn Service>> = vec![Box::new(RouterService(router.clone()))];
     services.extend(others);
+    services.push(Box::new(super::scheduler::swarm::registry::LocalRegistry::new(data_dir)));
     for service in &services[1..] {
         output::header(format!("Supervising the {}", service.name()));
     }
@@ -199,6 +201,8 @@ pub fn run(data_dir: &Path, others: Vec<Box<dyn Service>>) -> Result<i32> {
     LAST_TICK.store(crate::units::now() as u64, Ordering::SeqCst);
     let owned = data_dir.to_path_buf();
     std::thread::spawn(move || schedule(&owned));
+    let owned = data_dir.to_path_buf();
+    std::thread::spawn(move || follow_swarm(&owned));
     // Each connection on a thread of its own: a client that never reads holds up no deploy.
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
@@ -312,7 +316,7 @@ fn restore_apps(data_dir: &Path) {
 /// When the scheduler last asked what is due (Unix seconds; 0: not yet).
 static LAST_TICK: AtomicU64 = AtomicU64::new(0);
 
-/// The scheduler (see [`super::scheduler`]): at once, then just after each minute begins, asks
+/// The cron scheduler (see [`super::cron`]): at once, then just after each minute begins, asks
 /// which cron tasks are due (`cron:due`) and starts each as `cron:run APP ID --scheduled`, which
 /// records it; the daemon's log gets each run's end and its error lines.
 fn schedule(data_dir: &Path) {
@@ -339,6 +343,28 @@ fn schedule(data_dir: &Path) {
         }
         let into_minute = crate::units::now().rem_euclid(60) as u64;
         std::thread::sleep(Duration::from_secs(61 - into_minute.min(60)));
+    }
+}
+
+/// While an app is on swarm, every 2 s: each swarm app's router entry follows its tasks
+/// (`scheduler:sync-routes`), so a task that moved to another node or was restarted on a new
+/// port gets traffic within seconds.
+fn follow_swarm(data_dir: &Path) {
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        if !super::scheduler::swarm_mark(data_dir).exists() {
+            continue;
+        }
+        match platform_command(data_dir, &["scheduler:sync-routes"]) {
+            Ok(out) => {
+                for line in
+                    String::from_utf8_lossy(&out.stdout).lines().chain(String::from_utf8_lossy(&out.stderr).lines())
+                {
+                    output::header(output::printable(line.trim_start_matches("-----> ")));
+                }
+            }
+            Err(e) => output::warn(format!("cannot follow the swarm's tasks: {e:#}")),
+        }
     }
 }
 
@@ -423,7 +449,7 @@ fn supervise(services: &[Box<dyn Service>], stopping: &AtomicBool) {
             }
             match service.start() {
                 Ok(()) => {
-                    output::warn(format!("the {} had stopped: started it again", service.name()));
+                    output::warn(format!("the {} was not running: started it", service.name()));
                     *backoff = Duration::ZERO;
                 }
                 Err(e) => {

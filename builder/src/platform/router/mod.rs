@@ -13,6 +13,7 @@
 //! proven under load, and upstream retries (`proxy_next_upstream`) cover a container that stops
 //! between a reload and the request.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -316,11 +317,12 @@ http {{
         Ok(())
     }
 
-    /// Points an app's host names at these loopback ports, then reloads (nginx runs and the
+    /// Points an app's host names at these upstreams (containers' loopback ports, swarm
+    /// tasks' node addresses), then reloads (nginx runs and the
     /// wait for its workers happen on a blocking thread). When the new configuration does not
     /// pass `nginx -t`, the old one is put back.
-    pub async fn set_app(&self, app: &str, hosts: &[String], ports: &[u16], listens: &[u16]) -> Result<()> {
-        let (router, app, hosts, ports) = (self.clone(), app.to_string(), hosts.to_vec(), ports.to_vec());
+    pub async fn set_app(&self, app: &str, hosts: &[String], upstreams: &[SocketAddr], listens: &[u16]) -> Result<()> {
+        let (router, app, hosts, ports) = (self.clone(), app.to_string(), hosts.to_vec(), upstreams.to_vec());
         let listens = listens.to_vec();
         tokio::task::spawn_blocking(move || router.set_app_now(&app, &hosts, &ports, &listens)).await?
     }
@@ -331,7 +333,7 @@ http {{
         tokio::task::spawn_blocking(move || router.remove_app_now(&app)).await?
     }
 
-    fn set_app_now(&self, app: &str, hosts: &[String], ports: &[u16], listens: &[u16]) -> Result<()> {
+    fn set_app_now(&self, app: &str, hosts: &[String], ports: &[SocketAddr], listens: &[u16]) -> Result<()> {
         // Checked where they entered, and again here, where they become nginx config. A name
         // stored before those checks existed is left out, with a warning, rather than written.
         if !is_safe_app_name(app) {
@@ -379,7 +381,7 @@ http {{
     }
 
     /// An app's vhost: its certificate's hosts served over HTTPS, and the ACME answers it gives.
-    fn site(&self, app: &str, hosts: Vec<String>, ports: &[u16]) -> Result<Vhost> {
+    fn site(&self, app: &str, hosts: Vec<String>, upstreams: &[SocketAddr]) -> Result<Vhost> {
         let data_dir = self.data_dir();
         let tls = match super::certs::info(data_dir, app) {
             Ok(Some(info)) => {
@@ -395,7 +397,15 @@ http {{
         };
         let challenges = challenges(data_dir, app);
         let logs = Some(self.dir.join("logs"));
-        Ok(Vhost { app: app.to_string(), hosts, ports: ports.to_vec(), listens: Vec::new(), tls, challenges, logs })
+        Ok(Vhost {
+            app: app.to_string(),
+            hosts,
+            upstreams: upstreams.to_vec(),
+            listens: Vec::new(),
+            tls,
+            challenges,
+            logs,
+        })
     }
 
     /// While any app is served over HTTPS, a default server on the HTTPS address refuses the
@@ -486,6 +496,12 @@ http {{
     pub fn has_app(&self, app: &str) -> bool {
         self.dir.join("apps").join(format!("{app}.conf")).exists()
     }
+
+    /// Where the app's entry sends its traffic now (None: it has no entry).
+    pub fn upstreams(&self, app: &str) -> Option<Vec<SocketAddr>> {
+        let text = std::fs::read_to_string(self.dir.join("apps").join(format!("{app}.conf"))).ok()?;
+        Vhost::parse(app, &text).map(|v| v.upstreams)
+    }
 }
 
 /// Where the HTTP-01 answers an app gives while Let's Encrypt validates it are kept: one
@@ -555,7 +571,7 @@ mod tests {
         Vhost {
             app: app.into(),
             hosts,
-            ports: ports.to_vec(),
+            upstreams: ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect(),
             listens: vec![],
             tls: None,
             challenges: vec![],
@@ -641,7 +657,13 @@ mod tests {
         let (chain, key) = crate::platform::certs::tests::self_signed(&["shop.example.com"]);
         crate::platform::certs::store(&data, "shop", chain.as_bytes(), key.as_bytes()).unwrap();
         let theirs = router(&data.join("nginx"), "127.0.0.1:80");
-        let site = theirs.site("shop", vec!["shop.example.com".into(), "shop.other.test".into()], &[4000]).unwrap();
+        let site = theirs
+            .site(
+                "shop",
+                vec!["shop.example.com".into(), "shop.other.test".into()],
+                &["127.0.0.1:4000".parse().unwrap()],
+            )
+            .unwrap();
         assert_eq!(site.tls.as_ref().unwrap().hosts, ["shop.example.com"], "the hosts it names");
         std::fs::write(source.join("shop.conf"), site.render("127.0.0.1:80", "127.0.0.1:8443")).unwrap();
         let root = router(&dir.path().join("root"), "127.0.0.1:80");

@@ -1,9 +1,10 @@
-//! One app's nginx vhost, as a type: its host names, its web containers' loopback ports, the
+//! One app's nginx vhost, as a type: its host names, where its web processes answer, the
 //! hosts its certificate serves over HTTPS (their HTTP requests redirected with 301), and the
 //! ACME HTTP-01 answers it gives while a certificate is being issued. [`Vhost::render`] writes
 //! it; [`Vhost::parse`] reads back only what render writes, so root's router can rebuild the
 //! file from checked values and nothing else (see `Router::render_from`).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 /// The hosts a certificate serves, and where nginx finds it.
@@ -40,7 +41,9 @@ impl Challenge {
 pub struct Vhost {
     pub app: String,
     pub hosts: Vec<String>,
-    pub ports: Vec<u16>,
+    /// Where its web processes answer: loopback ports of this host's containers, or swarm
+    /// tasks' node addresses and ports.
+    pub upstreams: Vec<SocketAddr>,
     /// Other HTTP ports it answers on, at the router's address (`ports:add http:8090:5000`).
     pub listens: Vec<u16>,
     pub tls: Option<Tls>,
@@ -66,8 +69,8 @@ impl Vhost {
     /// the certificate serves.
     pub fn render(&self, listen: &str, https_listen: &str) -> String {
         let app = &self.app;
-        let servers: String = self.ports.iter().map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n")).collect();
-        let upstream = if self.ports.is_empty() { "    server 127.0.0.1:1 down;\n".to_string() } else { servers };
+        let servers: String = self.upstreams.iter().map(|a| format!("    server {a} max_fails=0;\n")).collect();
+        let upstream = if self.upstreams.is_empty() { "    server 127.0.0.1:1 down;\n".to_string() } else { servers };
         let proxy = PROXY.replace("{app}", app);
         let challenges: String = self
             .challenges
@@ -125,7 +128,7 @@ impl Vhost {
     /// What [`Vhost::render`] wrote, back (None: not one of ours). The certificate's paths
     /// are not read back: the caller says where its copy is.
     pub fn parse(app: &str, text: &str) -> Option<Vhost> {
-        let (mut hosts, mut tls_hosts, mut ports, mut challenges) = (Vec::new(), None, Vec::new(), Vec::new());
+        let (mut hosts, mut tls_hosts, mut upstreams, mut challenges) = (Vec::new(), None, Vec::new(), Vec::new());
         let mut listens = Vec::new();
         let mut named = false;
         let mut in_tls = false;
@@ -149,10 +152,13 @@ impl Vhost {
                 }
             } else if let Some(port) = trimmed.strip_prefix("# port ") {
                 listens.push(port.parse::<u16>().ok().filter(|p| *p > 0)?);
-            } else if let Some(rest) = trimmed.strip_prefix("server 127.0.0.1:") {
-                let (port, tail) = rest.split_once(' ')?;
+            } else if let Some(rest) =
+                trimmed.strip_prefix("server ").filter(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '['))
+            {
+                let (addr, tail) = rest.split_once(' ')?;
+                let addr: SocketAddr = addr.parse().ok()?;
                 if tail != "down;" {
-                    ports.push(port.parse().ok()?);
+                    upstreams.push(addr);
                 }
             } else if let Some(rest) = trimmed.strip_prefix("location = /.well-known/acme-challenge/") {
                 let (token, rest) = rest.split_once(" { default_type text/plain; return 200 \"")?;
@@ -167,7 +173,7 @@ impl Vhost {
             return None;
         }
         let tls = tls_hosts.map(|hosts| Tls { hosts, chain: PathBuf::new(), key: PathBuf::new() });
-        Some(Vhost { app: app.to_string(), hosts, ports, listens, tls, challenges, logs: None })
+        Some(Vhost { app: app.to_string(), hosts, upstreams, listens, tls, challenges, logs: None })
     }
 }
 
@@ -179,7 +185,7 @@ mod tests {
         Vhost {
             app: "demo".into(),
             hosts: vec!["demo.example.com".into(), "www.example.com".into()],
-            ports: vec![3001, 3002],
+            upstreams: vec!["127.0.0.1:3001".parse().unwrap(), "10.1.2.3:3002".parse().unwrap()],
             listens: vec![8090],
             tls: tls.then(|| Tls {
                 hosts: vec!["www.example.com".into()],
@@ -201,7 +207,7 @@ mod tests {
             }
             assert_eq!(parsed, written);
         }
-        let plain = Vhost { ports: vec![], tls: None, challenges: vec![], ..vhost(false) };
+        let plain = Vhost { upstreams: vec![], tls: None, challenges: vec![], ..vhost(false) };
         assert_eq!(Vhost::parse("demo", &plain.render("127.0.0.1:80", "127.0.0.1:443")).unwrap(), plain);
         assert_eq!(Vhost::parse("demo", "load_module /tmp/evil.so;\n"), None);
     }

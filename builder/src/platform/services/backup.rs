@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use super::{Kind, Service};
 use crate::containers::docker::Engine;
-use crate::platform::scheduler::CronTask;
+use crate::platform::cron::CronTask;
 use crate::platform::state::State;
 
 /// Checks a backup directory given on this host: absolute, no `..`, nothing a scheduled task's
@@ -29,10 +29,8 @@ pub fn check_dir(dir: &str) -> Result<PathBuf> {
 /// `keep` of its backups there; returns the new file.
 pub async fn backup(engine: &Engine, svc: &Service, dir: &Path, keep: Option<u32>) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
-    let stamp: String = crate::platform::scheduler::cron::format_utc(crate::units::now())
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
+    let stamp: String =
+        crate::platform::cron::schedule::format_utc(crate::units::now()).chars().filter(char::is_ascii_digit).collect();
     let (prefix, ext) = (format!("{}-{}-", svc.kind.as_str(), svc.name), svc.kind.dump_format().1);
     let name = format!("{prefix}{}T{}Z.{ext}", &stamp[..8], &stamp[8..]);
     let path = dir.join(&name);

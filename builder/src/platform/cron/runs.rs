@@ -90,7 +90,7 @@ pub fn start(state: &State, app: &str, task: &CronTask, trigger: &str) -> Result
 pub fn take_turn(state: &State, app: &str, task: &CronTask, scheduled: bool) -> Result<(TaskLock, i64)> {
     let trigger = if scheduled { "schedule" } else { "manual" };
     let Some(lock) = try_lock(&state.data_dir, app, &task.id)? else {
-        let started = runs(state, app, Some(&task.id), 1)?.first().map(|r| super::cron::format_utc(r.started_at));
+        let started = runs(state, app, Some(&task.id), 1)?.first().map(|r| super::schedule::format_utc(r.started_at));
         let why = format!("its run started {} still runs", started.unwrap_or_else(|| "earlier".into()));
         let run = start(state, app, task, trigger)?;
         finish(state, run, &Outcome::NotRun(why.clone()), b"")?;

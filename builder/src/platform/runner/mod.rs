@@ -12,12 +12,13 @@
 //! never appear in a command line, `ps` or `docker inspect`.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use bollard::models::ContainerSummary;
-use bollard::query_parameters::{ListContainersOptionsBuilder, StopContainerOptionsBuilder};
+use bollard::query_parameters::ListContainersOptionsBuilder;
 
 use crate::containers::docker::{Engine, LogLimits, LABEL_APP, LABEL_ROLE};
 use crate::containers::loader;
@@ -26,8 +27,11 @@ use crate::output;
 use crate::platform::app_json::AppJson;
 use crate::platform::lock::AppLock;
 use crate::platform::router::Router;
+use crate::platform::scheduler::{self, Scheduler};
 use crate::platform::settings::{AppSettings, ChecksMode, Global, GlobalSettings};
 use crate::platform::state::{Release, ReleaseStatus, State};
+
+mod cleanup;
 
 pub const LABEL_RELEASE: &str = "io.slipway.release";
 pub const LABEL_TYPE: &str = "io.slipway.process-type";
@@ -89,13 +93,27 @@ impl Runner {
     /// Points the router at these web container ports for the app's hosts, on the router's
     /// port and the app's other HTTP ports (`ports:add`).
     pub async fn route(&self, app: &str, ports: &[u16]) -> Result<()> {
+        let loopback: Vec<SocketAddr> = ports.iter().map(|p| SocketAddr::from(([127, 0, 0, 1], *p))).collect();
+        self.route_to(app, &loopback).await
+    }
+
+    /// Points the router at these upstreams (swarm tasks' node addresses and ports).
+    pub async fn route_to(&self, app: &str, upstreams: &[SocketAddr]) -> Result<()> {
         let listens = crate::platform::ports::extra_http_ports(&self.state, app, &self.router.listen)?;
-        self.router.set_app(app, &self.hosts(app)?, ports, &listens).await
+        self.router.set_app(app, &self.hosts(app)?, upstreams, &listens).await
     }
 
     /// Rewrites an app's router entry for its current web containers (after a change of its
     /// domains or certificate).
     pub async fn refresh_routes(&self, app: &str) -> Result<()> {
+        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+            let upstreams =
+                scheduler::swarm::tasks::web_upstreams(&scheduler::swarm::tasks::tasks_of(&self.engine, app).await?);
+            if !upstreams.is_empty() || self.router.has_app(app) {
+                self.route_to(app, &upstreams).await?;
+            }
+            return Ok(());
+        }
         let ports: Vec<u16> =
             self.containers(app).await?.iter().filter(|c| c.kind == "web").filter_map(|c| c.port).collect();
         if !ports.is_empty() || self.router.has_app(app) {
@@ -157,7 +175,7 @@ impl Runner {
     }
 
     /// The container of `kind` (index `index`) of a release, or a one-off running `one_off`.
-    async fn process_spec(
+    pub(crate) async fn process_spec(
         &self,
         release: &Release,
         kind: &str,
@@ -307,8 +325,12 @@ impl Runner {
         Ok(boot)
     }
 
-    /// Rolls a recorded release out with zero downtime (see the module docs).
+    /// Rolls a recorded release out with zero downtime (see the module docs), on the app's
+    /// scheduler.
     pub async fn rollout(&mut self, app: &str, version: i64) -> Result<()> {
+        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+            return scheduler::swarm::rollout::rollout(self, app, version).await;
+        }
         let release =
             self.state.release(app, version)?.ok_or_else(|| anyhow!("app '{app}' has no release v{version}"))?;
         let before = self.containers(app).await?;
@@ -318,32 +340,8 @@ impl Runner {
             self.engine.remove_container(&c.id).await;
         }
         let old: Vec<Running> = before.into_iter().filter(|c| Some(c.release) == current).collect();
-        let env_dir = self.write_env_dir(&release)?;
-
-        // Procfile's `release`, then app.json's `scripts.dokku.predeploy`: each in a container of
-        // the new release, before its processes start; a failure stops the rollout here.
-        let manifest = AppJson::parse(release.app_json.as_deref())?;
-        let before_start = [
-            ("the release command", release.process_types.get("release").cloned()),
-            ("the predeploy script (app.json)", manifest.scripts.dokku.predeploy.clone()),
-        ];
-        for (what, script) in before_start {
-            let Some(script) = script else { continue };
-            let code = self.run_script(&release, &env_dir, what, &script).await?;
-            if code != 0 {
-                self.state.set_release_status(app, version, ReleaseStatus::Failed)?;
-                let _ = self.hygiene(app).await;
-                bail!("{what} failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
-            }
-        }
-
-        // A release without a web process is not routed, and its formation says web=0.
+        let (env_dir, manifest) = self.before_start(&release).await?;
         let has_web = release.has_web();
-        if !has_web && self.state.formation(app)?.get("web").copied().unwrap_or(0) > 0 {
-            let tx = self.state.transaction()?;
-            State::set_formation(&tx, app, &BTreeMap::from([("web".to_string(), 0)]))?;
-            tx.commit()?;
-        }
         let formation = self.state.formation(app)?;
         let mut started: Vec<Running> = Vec::new();
         let rollout_started = std::time::Instant::now();
@@ -412,11 +410,49 @@ impl Runner {
             let opts = bollard::query_parameters::RenameContainerOptionsBuilder::default().name(&canonical).build();
             let _ = self.engine.api.rename_container(&c.id, opts).await;
         }
+        // An app that ran on swarm before: its services go once this host serves it.
+        if let Err(e) = scheduler::swarm::remove_app(self, app, false).await {
+            output::warn(format!("{e:#}: its swarm services are left as they are"));
+        }
         self.hygiene(app).await?;
-        if let Some(script) = &manifest.scripts.dokku.postdeploy {
-            let code = self.run_script(&release, &env_dir, "the postdeploy script (app.json)", script).await?;
+        self.postdeploy(&release, &env_dir, &manifest).await
+    }
+
+    /// What every rollout does before the new processes start: the config as ENV_PATH files;
+    /// Procfile's `release`, then app.json's `scripts.dokku.predeploy`, each in a one-off of
+    /// the new release (a failure stops the rollout here, the release marked failed); and a
+    /// release without a web process gets web=0 in its formation (it is not routed).
+    pub(crate) async fn before_start(&mut self, release: &Release) -> Result<(PathBuf, AppJson)> {
+        let (app, version) = (&release.app, release.version);
+        let env_dir = self.write_env_dir(release)?;
+        let manifest = AppJson::parse(release.app_json.as_deref())?;
+        let before_start = [
+            ("the release command", release.process_types.get("release").cloned()),
+            ("the predeploy script (app.json)", manifest.scripts.dokku.predeploy.clone()),
+        ];
+        for (what, script) in before_start {
+            let Some(script) = script else { continue };
+            let code = self.run_script(release, &env_dir, what, &script).await?;
             if code != 0 {
-                bail!("the postdeploy script (app.json) failed (exit status {code}); v{version} is serving");
+                self.state.set_release_status(app, version, ReleaseStatus::Failed)?;
+                let _ = self.hygiene(app).await;
+                bail!("{what} failed (exit status {code}); v{version} was not deployed, the running release keeps serving");
+            }
+        }
+        if !release.has_web() && self.state.formation(app)?.get("web").copied().unwrap_or(0) > 0 {
+            let tx = self.state.transaction()?;
+            State::set_formation(&tx, app, &BTreeMap::from([("web".to_string(), 0)]))?;
+            tx.commit()?;
+        }
+        Ok((env_dir, manifest))
+    }
+
+    /// app.json's `scripts.dokku.postdeploy`, once the release serves.
+    pub(crate) async fn postdeploy(&self, release: &Release, env_dir: &Path, manifest: &AppJson) -> Result<()> {
+        if let Some(script) = &manifest.scripts.dokku.postdeploy {
+            let code = self.run_script(release, env_dir, "the postdeploy script (app.json)", script).await?;
+            if code != 0 {
+                bail!("the postdeploy script (app.json) failed (exit status {code}); v{} is serving", release.version);
             }
         }
         Ok(())
@@ -428,60 +464,6 @@ impl Runner {
         self.one_off(release, release.shell_command(script), env_dir, show_output).await
     }
 
-    /// Stops old containers after the router moved away: SIGTERM, SIGKILL after the timeout.
-    async fn retire(&self, old: &[Running]) {
-        if old.is_empty() {
-            return;
-        }
-        // Requests that reached the old containers just before the switch get to finish.
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let timeout = match GlobalSettings::load(&self.state) {
-            Ok(g) => g.stop_timeout as i32,
-            Err(e) => {
-                output::warn(format!("cannot read the stop timeout ({e:#}); stopping the old containers at once"));
-                0
-            }
-        };
-        let stops = old.iter().map(|c| async move {
-            let opts = StopContainerOptionsBuilder::default().t(timeout).build();
-            let _ = self.engine.api.stop_container(&c.id, Some(opts)).await;
-            self.engine.remove_container(&c.id).await;
-        });
-        futures_util::future::join_all(stops).await;
-    }
-
-    /// Keeps the newest N release images (setting `keep-releases`, default 5); removes older
-    /// ones, exited one-offs and orphaned build containers.
-    pub async fn hygiene(&self, app: &str) -> Result<()> {
-        let keep = GlobalSettings::load(&self.state)?.keep_releases;
-        let releases = self.state.releases(app)?;
-        let kept: Vec<&str> = releases
-            .iter()
-            .filter(|r| r.status == ReleaseStatus::Succeeded)
-            .take(keep)
-            .map(|r| r.image.as_str())
-            .collect();
-        for r in &releases {
-            if !kept.contains(&r.image.as_str()) && self.engine.image_exists(&r.image).await.unwrap_or(false) {
-                self.engine.remove_image_quietly(&r.image).await;
-            }
-        }
-        let filters = HashMap::from([
-            ("label", vec![format!("{LABEL_APP}={app}")]),
-            ("status", vec!["exited".to_string(), "created".to_string(), "dead".to_string()]),
-        ]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        for c in self.engine.api.list_containers(Some(opts)).await.unwrap_or_default() {
-            if label(&c, LABEL_ROLE).as_deref() != Some("process") {
-                if let Some(id) = c.id {
-                    self.engine.remove_container(&id).await;
-                }
-            }
-        }
-        self.engine.remove_dangling(Some(app)).await?;
-        Ok(())
-    }
-
     /// Runs a command in a one-off container of `release`, its output to `on_output` (bytes,
     /// whether from stderr; [`show_output`] prints it); returns its exit code.
     pub async fn one_off(
@@ -491,6 +473,9 @@ impl Runner {
         env_dir: &Path,
         on_output: impl FnMut(&[u8], bool),
     ) -> Result<i64> {
+        if scheduler::selected(&self.state, &release.app)? == Scheduler::Swarm {
+            return scheduler::swarm::job::run(self, release, &cmd, on_output).await;
+        }
         let name = format!("{}.run.{}", release.app, std::process::id());
         let id = self.process_spec(release, "run", 1, &name, env_dir, Some(&cmd)).await?.create(&self.engine).await?;
         // Stopped (SIGTERM, SIGHUP: the daemon stops, an SSH client goes), the container goes
@@ -513,6 +498,9 @@ impl Runner {
             return Ok("stopped (ps:stop): left stopped".into());
         }
         let Some(release) = self.state.current_release(app)? else { return Ok("not deployed yet".into()) };
+        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+            return scheduler::swarm::rollout::restore(self, app, &release).await;
+        }
         let before: Vec<Running> =
             self.containers(app).await?.into_iter().filter(|c| c.release == release.version).collect();
         let mut started = 0;
@@ -554,6 +542,14 @@ impl Runner {
                     release.process_types.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
             }
+        }
+        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+            scheduler::swarm::rollout::scale(self, app, &release, counts).await?;
+            output::header(format!(
+                "Scaled {app} on swarm: {}",
+                counts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+            ));
+            return Ok(());
         }
         let env_dir = self.write_env_dir(&release)?;
         let existing = self.containers(app).await?;
@@ -623,29 +619,10 @@ impl Runner {
         self.rollout(app, version).await?;
         Ok(Some(version))
     }
-
-    /// Removes everything of an app: containers, images, cache volume, router entry, state.
-    pub async fn destroy(&mut self, app: &str) -> Result<()> {
-        let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={app}")])]);
-        let opts = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-        for c in self.engine.api.list_containers(Some(opts)).await.context("cannot list containers")? {
-            if let Some(id) = c.id {
-                self.engine.remove_container(&id).await;
-            }
-        }
-        for (id, _, _) in self.engine.images_with_label(&format!("{LABEL_APP}={app}")).await? {
-            self.engine.remove_image_quietly(&id).await;
-        }
-        self.engine.remove_volume(&crate::containers::build::cache_volume(app)).await;
-        self.router.remove_app(app).await?;
-        let _ = std::fs::remove_dir_all(self.state.data_dir.join("apps").join(app));
-        self.state.destroy_app(app)?;
-        Ok(())
-    }
 }
 
 /// The first of SIGTERM, SIGHUP and SIGINT this process gets, by name.
-async fn stop_signal() -> &'static str {
+pub(crate) async fn stop_signal() -> &'static str {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut hup), Ok(mut int)) =
         (signal(SignalKind::terminate()), signal(SignalKind::hangup()), signal(SignalKind::interrupt()))

@@ -1,0 +1,246 @@
+//! Deploys, scaling and restores of an app on swarm. A deploy creates each process type's
+//! service, or updates it: swarm starts a new task, waits until its healthcheck passes, then
+//! stops an old one, one task at a time, and rolls the whole service back by itself when a
+//! new task fails. Meanwhile slipway follows the tasks and keeps the router on the serving
+//! ones, and reports success only once every service runs the new release.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use bollard::models::{ServiceSpec, ServiceUpdateStatusStateEnum as Update, TaskState};
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
+
+use super::registry::Registry;
+use super::tasks::{sync_routes, tasks_of, TaskView};
+use super::{services_of, spec};
+use crate::output;
+use crate::platform::records::{Release, ReleaseStatus};
+use crate::platform::runner::Runner;
+use crate::platform::settings::AppSettings;
+
+/// How long a deploy or scale waits for the swarm to converge.
+const CONVERGE_WITHIN: Duration = Duration::from_secs(600);
+
+/// What can run on swarm: a buildpack release (a Dockerfile image may lack the bash that the
+/// drain and healthcheck use, and its engine is a mount of this host's), not linked to a
+/// backing service (those are on this host's own networks).
+fn check_runnable(r: &Runner, release: &Release) -> Result<()> {
+    let app = &release.app;
+    if release.build.is_dockerfile() {
+        bail!("'{app}' is built from a Dockerfile, which the swarm scheduler does not run yet: use `slipway scheduler:set {app} selected docker-local`");
+    }
+    let linked = crate::platform::services::linked_to(&r.state, app)?;
+    if let Some(s) = linked.first() {
+        bail!("'{app}' is linked to {}, which runs on this host's own network that swarm tasks cannot join: unlink it, or use `slipway scheduler:set {app} selected docker-local`", s.label());
+    }
+    Ok(())
+}
+
+/// The registry, with the release's image in it: its reference.
+async fn pushed(r: &Runner, release: &Release) -> Result<(Registry, String)> {
+    let addr = super::manager_addr(&r.engine).await?;
+    let registry = super::registry::for_swarm(r, addr).await?;
+    output::header(format!(
+        "Pushing v{} of {} to the swarm's registry {}",
+        release.version, release.app, registry.server
+    ));
+    let image = registry.push(r, release).await?;
+    Ok((registry, image))
+}
+
+/// Rolls a recorded release out on swarm.
+pub async fn rollout(r: &mut Runner, app: &str, version: i64) -> Result<()> {
+    let release = r.state.release(app, version)?.ok_or_else(|| anyhow!("app '{app}' has no release v{version}"))?;
+    check_runnable(r, &release)?;
+    let (registry, image) = pushed(r, &release).await?;
+    let (env_dir, manifest) = r.before_start(&release).await?;
+    let started = Instant::now();
+    if let Err(e) = update(r, &release, &registry, &image).await {
+        r.state.set_release_status(app, version, ReleaseStatus::Failed)?;
+        let _ = sync_routes(r, app).await;
+        let _ = r.hygiene(app).await;
+        return Err(e.context(format!("v{version} was not deployed on swarm; the running release keeps serving")));
+    }
+    r.state.set_release_status(app, version, ReleaseStatus::Succeeded)?;
+    AppSettings::set_stopped(&r.state, app, false)?;
+    let state_of = if release.has_web() { "is serving" } else { "runs (no web process: nothing is routed to it)" };
+    output::header(format!(
+        "Release v{version} of {app} {state_of} on swarm ({} ms after its services were updated)",
+        started.elapsed().as_millis()
+    ));
+    // What ran on this host's engine (docker-local, before the switch) goes now.
+    let local = r.containers(app).await?;
+    r.retire(&local).await;
+    r.hygiene(app).await?;
+    r.postdeploy(&release, &env_dir, &manifest).await
+}
+
+/// Each process type's service made or updated to the release, then followed until it runs.
+async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str) -> Result<()> {
+    let app = &release.app;
+    let secrets = spec::secrets(&r.engine, release).await?;
+    let existing = services_of(&r.engine, app).await?;
+    let formation = r.state.formation(app)?;
+    let mut kinds = BTreeMap::new();
+    for (kind, &count) in &formation {
+        if release.process_types.contains_key(kind) || (kind == "web" && release.has_web()) {
+            kinds.insert(kind.clone(), count.max(0));
+        }
+    }
+    let mut watched = Vec::new();
+    for (kind, &replicas) in &kinds {
+        let spec = spec::service(r, release, kind, replicas, image, &secrets, None).await?;
+        match existing.get(kind) {
+            Some(service) => {
+                let before = service.update_status.as_ref().and_then(|u| u.started_at.clone());
+                apply(r, service, spec, Some(registry)).await?;
+                watched.push(Watch { kind: kind.clone(), replicas, update_started_before: Some(before) });
+            }
+            None => {
+                r.engine
+                    .api
+                    .create_service(spec, registry.credentials())
+                    .await
+                    .with_context(|| format!("cannot create the {kind} service of {app}"))?;
+                watched.push(Watch { kind: kind.clone(), replicas, update_started_before: None });
+            }
+        }
+    }
+    let result = converge(r, app, release.version, &watched).await;
+    if result.is_err() {
+        // A service made by this deploy has no older release to go back to.
+        for w in watched.iter().filter(|w| w.update_started_before.is_none()) {
+            let _ = r.engine.api.delete_service(&super::service_name(app, &w.kind)).await;
+        }
+        return result;
+    }
+    // Types this release no longer has.
+    for (kind, service) in &existing {
+        if !kinds.contains_key(kind) {
+            let _ = r.engine.api.delete_service(service.id.as_deref().unwrap_or_default()).await;
+        }
+    }
+    sync_routes(r, app).await?;
+    Ok(())
+}
+
+/// Updates a service to `spec` (at the version swarm has, so no other change is overwritten).
+/// New credentials (`registry`) replace every task; without, the service keeps its own.
+async fn apply(
+    r: &Runner,
+    service: &bollard::models::Service,
+    spec: ServiceSpec,
+    registry: Option<&Registry>,
+) -> Result<()> {
+    let id = service.id.clone().unwrap_or_default();
+    let index = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+    let opts = UpdateServiceOptionsBuilder::default().version(index as i32).build();
+    r.engine
+        .api
+        .update_service(&id, spec, opts, registry.and_then(Registry::credentials))
+        .await
+        .with_context(|| format!("cannot update service {id}"))?;
+    Ok(())
+}
+
+/// One service a deploy or scale waits for.
+struct Watch {
+    kind: String,
+    replicas: i64,
+    /// For an update: when the service's previous update started (its new one starts later).
+    update_started_before: Option<Option<bollard::models::BollardDate>>,
+}
+
+/// Follows the app's tasks (the router kept on the serving ones) until every watched service
+/// runs `replicas` tasks of `version` and no other; an error when swarm rolled one back or a
+/// new service's tasks keep failing.
+async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch]) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        sync_routes(r, app).await?;
+        let tasks = tasks_of(&r.engine, app).await?;
+        let services = services_of(&r.engine, app).await?;
+        let mut done = true;
+        for w in watched {
+            let mine: Vec<&TaskView> = tasks.iter().filter(|t| t.kind == w.kind).collect();
+            let failed: Vec<&&TaskView> = mine
+                .iter()
+                .filter(|t| t.release == version && matches!(t.state, TaskState::FAILED | TaskState::REJECTED))
+                .collect();
+            let why = || failed.iter().find_map(|t| t.error.clone()).map(|e| format!(": {e}")).unwrap_or_default();
+            if let Some(before) = &w.update_started_before {
+                let status = services.get(&w.kind).and_then(|s| s.update_status.clone());
+                let ours = status.as_ref().filter(|s| &s.started_at != before);
+                match ours.and_then(|s| s.state) {
+                    Some(Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED | Update::PAUSED) => bail!(
+                        "swarm rolled the {} service back{}{}",
+                        w.kind,
+                        ours.and_then(|s| s.message.clone()).map(|m| format!(" ({m})")).unwrap_or_default(),
+                        why()
+                    ),
+                    Some(Update::COMPLETED) => {}
+                    // Not started yet, under way, or rolling back (finished on a later turn).
+                    _ => done = false,
+                }
+            } else if failed.len() >= 3 {
+                bail!("the {} tasks of v{version} keep failing{}", w.kind, why());
+            }
+            let serving = mine.iter().filter(|t| t.serving() && t.release == version).count() as i64;
+            let others = mine.iter().filter(|t| t.desired == TaskState::RUNNING && t.release != version).count();
+            if serving != w.replicas || others > 0 {
+                done = false;
+            }
+        }
+        if done {
+            return Ok(());
+        }
+        if started.elapsed() > CONVERGE_WITHIN {
+            bail!(
+                "the swarm did not run v{version} of {app} within {} s: see `slipway ps:report {app}`",
+                CONVERGE_WITHIN.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `ps:scale` on swarm: each type's replicas, the router following the tasks. The current
+/// release's image is in the registry since its deploy.
+pub async fn scale(r: &Runner, app: &str, release: &Release, counts: &BTreeMap<String, i64>) -> Result<()> {
+    check_runnable(r, release)?;
+    let addr = super::manager_addr(&r.engine).await?;
+    let registry = super::registry::for_swarm(r, addr).await?;
+    let image = registry.reference(app, release.version);
+    let existing = services_of(&r.engine, app).await?;
+    let secrets = spec::secrets(&r.engine, release).await?;
+    let mut watched = Vec::new();
+    for (kind, &want) in counts {
+        // The very spec the deploy gave it, with the new count: the tasks that run stay (a
+        // spec read back from Docker would not do: its healthcheck does not survive the trip).
+        let spec = spec::service(r, release, kind, want, &image, &secrets, None).await?;
+        match existing.get(kind) {
+            Some(service) => apply(r, service, spec, None).await?,
+            None => {
+                r.engine
+                    .api
+                    .create_service(spec, registry.credentials())
+                    .await
+                    .with_context(|| format!("cannot create the {kind} service of {app}"))?;
+            }
+        }
+        watched.push(Watch { kind: kind.clone(), replicas: want, update_started_before: None });
+    }
+    converge(r, app, release.version, &watched).await
+}
+
+/// `ps:restore` of a swarm app: swarm keeps its services itself; the router is pointed at its
+/// tasks, and services that are gone (a new swarm) are made again from the current release.
+pub async fn restore(r: &mut Runner, app: &str, release: &Release) -> Result<String> {
+    if services_of(&r.engine, app).await?.is_empty() {
+        r.rollout(app, release.version).await?;
+        return Ok(format!("v{} deployed on swarm again", release.version));
+    }
+    let moved = sync_routes(r, app).await?;
+    Ok(format!("v{} runs on swarm{}", release.version, if moved { "; the router follows its tasks again" } else { "" }))
+}
