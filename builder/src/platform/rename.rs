@@ -20,7 +20,8 @@ pub async fn rename(r: &mut Runner, old: &str, new: &str) -> Result<()> {
     if r.state.app_exists(new)? {
         bail!("app '{new}' already exists: choose another name");
     }
-    if crate::platform::scheduler::selected(&r.state, old)? == crate::platform::scheduler::Scheduler::Swarm {
+    use crate::platform::scheduler::{selected, Scheduler};
+    if selected(&r.state, old)? == Scheduler::Swarm || r.running_on(old).await? == Scheduler::Swarm {
         bail!("'{old}' runs on swarm, whose services and secrets carry its name: `scheduler:set {old} selected docker-local` and `ps:restart {old}` first, then rename it");
     }
     let moves = per_app_paths(&r.state.data_dir, old, new);

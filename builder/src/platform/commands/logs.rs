@@ -48,7 +48,7 @@ async fn stream_logs(r: &Runner, app: &str, follow: bool, lines: Option<usize>, 
             .build()
     };
     let mut streams = Vec::new();
-    if scheduler::selected(&r.state, app)? == Scheduler::Swarm {
+    if r.running_on(app).await? == Scheduler::Swarm {
         // A service's logs: every task's, on every node.
         for (k, service) in scheduler::swarm::services_of(&r.engine, app).await? {
             if kind.is_some_and(|want| want != k) {

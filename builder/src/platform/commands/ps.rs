@@ -80,7 +80,7 @@ pub async fn report(p: &Platform, app: &str, format: super::Format) -> Result<()
         print!("{}", ps_report(&r, app).await?);
         return Ok(());
     }
-    let swarm = scheduler::selected(&r.state, app)? == Scheduler::Swarm;
+    let swarm = r.running_on(app).await? == Scheduler::Swarm;
     let mut processes = Vec::new();
     if swarm {
         processes = match scheduler::swarm::tasks::report(&r, app).await?.1 {
@@ -162,7 +162,7 @@ async fn ps_report(r: &Runner, app: &str) -> Result<String> {
         "Formation: {}\n",
         r.state.formation(app)?.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
     );
-    if scheduler::selected(&r.state, app)? == Scheduler::Swarm {
+    if r.running_on(app).await? == Scheduler::Swarm {
         out += &scheduler::swarm::tasks::report(r, app).await?.0;
     }
     for c in r.containers(app).await? {

@@ -156,7 +156,7 @@ impl Vhost {
                 trimmed.strip_prefix("server ").filter(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '['))
             {
                 let (addr, tail) = rest.split_once(' ')?;
-                let addr: SocketAddr = addr.parse().ok()?;
+                let addr: SocketAddr = addr.parse().ok().filter(upstream_ok)?;
                 if tail != "down;" {
                     upstreams.push(addr);
                 }
@@ -175,6 +175,17 @@ impl Vhost {
         let tls = tls_hosts.map(|hosts| Tls { hosts, chain: PathBuf::new(), key: PathBuf::new() });
         Some(Vhost { app: app.to_string(), hosts, upstreams, listens, tls, challenges, logs: None })
     }
+}
+
+/// An address the router may send an app's traffic to: a loopback port, or a swarm node's
+/// task port; never port 0, an unspecified, multicast or link-local (cloud metadata) address.
+pub fn upstream_ok(addr: &SocketAddr) -> bool {
+    let ip = addr.ip();
+    let link_local = match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local() || v4.is_broadcast(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+    };
+    addr.port() != 0 && !ip.is_unspecified() && !ip.is_multicast() && !link_local
 }
 
 #[cfg(test)]
@@ -210,6 +221,16 @@ mod tests {
         let plain = Vhost { upstreams: vec![], tls: None, challenges: vec![], ..vhost(false) };
         assert_eq!(Vhost::parse("demo", &plain.render("127.0.0.1:80", "127.0.0.1:443")).unwrap(), plain);
         assert_eq!(Vhost::parse("demo", "load_module /tmp/evil.so;\n"), None);
+    }
+
+    #[test]
+    fn upstreams_are_loopback_or_node_addresses_only() {
+        let text = vhost(false).render("127.0.0.1:80", "127.0.0.1:443");
+        assert!(Vhost::parse("demo", &text).is_some());
+        for bad in ["169.254.169.254:80", "0.0.0.0:8080", "10.1.2.3:0", "224.0.0.1:80", "[fe80::1]:80"] {
+            let evil = text.replace("10.1.2.3:3002", bad);
+            assert!(Vhost::parse("demo", &evil).is_none(), "{bad} is refused");
+        }
     }
 
     #[test]

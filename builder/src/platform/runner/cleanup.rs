@@ -67,11 +67,15 @@ impl Runner {
             }
         }
         self.engine.remove_dangling(Some(app)).await?;
-        if scheduler::swarm_mark(&self.state.data_dir).exists() {
+        // Only for an app that is (or is going) on swarm: others never touch the registry.
+        let on_swarm = scheduler::selected(&self.state, app)? == scheduler::Scheduler::Swarm
+            || self.running_on(app).await? == scheduler::Scheduler::Swarm;
+        if on_swarm {
             let versions = |keep: bool| -> Vec<i64> {
                 releases.iter().filter(|r| kept.contains(&r.image.as_str()) == keep).map(|r| r.version).collect()
             };
             scheduler::swarm::spec::remove_secrets(&self.engine, app, &versions(true)).await;
+            scheduler::swarm::registry::untag_local(self, app, &versions(false)).await;
             if let Err(e) = scheduler::swarm::registry::hygiene(self, app, &versions(true), &versions(false)).await {
                 output::warn(format!("the swarm's registry keeps old images of {app}: {e:#}"));
             }
@@ -93,7 +97,9 @@ impl Runner {
         }
         self.engine.remove_volume(&crate::containers::build::cache_volume(app)).await;
         if scheduler::swarm_mark(&self.state.data_dir).exists() {
-            scheduler::swarm::remove_app(self, app, true).await?;
+            if let Err(e) = scheduler::swarm::remove_app(self, app, true).await {
+                output::warn(format!("{e:#}: remove what is left of {app} on the swarm with `docker service rm`"));
+            }
         }
         self.router.remove_app(app).await?;
         let _ = std::fs::remove_dir_all(self.state.data_dir.join("apps").join(app));

@@ -73,6 +73,11 @@ impl Runner {
         Ok(Runner { engine, router, state, actor: crate::sys::user_name() + " (cli)" })
     }
 
+    /// Where the app's processes run now (see [`scheduler::running_on`]).
+    pub async fn running_on(&self, app: &str) -> Result<Scheduler> {
+        scheduler::running_on(&self.engine, &self.state, app).await
+    }
+
     /// The app's lock (see `lock.rs`): one change of an app at a time.
     /// The app's lock, once a running deploy of it has finished (up to the `lock-wait` setting).
     pub fn lock(&self, app: &str) -> Result<AppLock> {
@@ -328,7 +333,7 @@ impl Runner {
     /// Rolls a recorded release out with zero downtime (see the module docs), on the app's
     /// scheduler.
     pub async fn rollout(&mut self, app: &str, version: i64) -> Result<()> {
-        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+        if self.running_on(app).await? == Scheduler::Swarm {
             return scheduler::swarm::rollout::rollout(self, app, version).await;
         }
         let release =
@@ -473,7 +478,7 @@ impl Runner {
         env_dir: &Path,
         on_output: impl FnMut(&[u8], bool),
     ) -> Result<i64> {
-        if scheduler::selected(&self.state, &release.app)? == Scheduler::Swarm {
+        if self.running_on(&release.app).await? == Scheduler::Swarm {
             return scheduler::swarm::job::run(self, release, &cmd, on_output).await;
         }
         let name = format!("{}.run.{}", release.app, std::process::id());
@@ -498,7 +503,7 @@ impl Runner {
             return Ok("stopped (ps:stop): left stopped".into());
         }
         let Some(release) = self.state.current_release(app)? else { return Ok("not deployed yet".into()) };
-        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+        if self.running_on(app).await? == Scheduler::Swarm {
             return scheduler::swarm::rollout::restore(self, app, &release).await;
         }
         let before: Vec<Running> =
@@ -543,7 +548,7 @@ impl Runner {
                 );
             }
         }
-        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+        if self.running_on(app).await? == Scheduler::Swarm {
             scheduler::swarm::rollout::scale(self, app, &release, counts).await?;
             output::header(format!(
                 "Scaled {app} on swarm: {}",

@@ -5,9 +5,11 @@
 //! - `swarm`: Docker Swarm services, one per process type, on every node of the swarm, their
 //!   images pulled from a registry ([`swarm`]).
 //!
-//! The seam is the runner's entry points that act on processes: a rollout, `ps:scale`,
-//! `ps:restore`, the process list (`ps:report`), `logs`, one-off runs, routing, hygiene and
-//! `apps:destroy` each ask [`selected`] first and hand an app on swarm to [`swarm`]. A third
+//! The seam is the runner's entry points that act on processes. A rollout asks [`selected`]
+//! (the setting: a rollout is what moves an app from one scheduler to the other); everything
+//! else (`ps:scale`, `ps:restore`, `ps:report`, `logs`, one-off runs, routing, hygiene,
+//! `apps:destroy`) asks [`running_on`], where the app runs now, so that changing the setting
+//! changes nothing until the next rollout. An app on swarm goes to [`swarm`]. A third
 //! scheduler (Kubernetes) would be a variant of [`Scheduler`] and a module beside `swarm`
 //! with the same functions.
 
@@ -54,6 +56,15 @@ pub fn selected(state: &State, app: &str) -> Result<Scheduler> {
         }
     }
     Ok(Scheduler::DockerLocal)
+}
+
+/// Where the app's processes run now: on swarm while it has services there (only looked up
+/// once some app was put on swarm), else on this host.
+pub async fn running_on(engine: &crate::containers::docker::Engine, state: &State, app: &str) -> Result<Scheduler> {
+    if !swarm_mark(&state.data_dir).exists() {
+        return Ok(Scheduler::DockerLocal);
+    }
+    Ok(if swarm::services_of(engine, app).await?.is_empty() { Scheduler::DockerLocal } else { Scheduler::Swarm })
 }
 
 /// The setting of a scope (an app, or "" for every app), when it has one of its own.

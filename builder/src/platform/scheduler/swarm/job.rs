@@ -28,6 +28,8 @@ pub async fn run(
     let secrets = spec::secrets(&r.engine, release).await?;
     let spec = spec::job(r, release, command, &image, &secrets).await?;
     let name = spec.name.clone().unwrap_or_default();
+    // One left by a killed run of the same name goes first.
+    let _ = r.engine.api.delete_service(&name).await;
     let created =
         r.engine.api.create_service(spec, registry.credentials()).await.context("cannot start the one-off job")?;
     let id = created.id.context("Docker did not say which job it made")?;
@@ -53,9 +55,11 @@ pub async fn run(
     result
 }
 
-/// Waits for the job's task to end; its exit code.
+/// Waits for the job's task to end; its exit code. One that no node takes within 2 minutes
+/// (no node fits its limits, or none can pull) is given up.
 async fn finish(r: &Runner, service: &str) -> Result<i64> {
     let filters = std::collections::HashMap::from([("service", vec![service.to_string()])]);
+    let started = std::time::Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let opts = ListTasksOptionsBuilder::default().filters(&filters).build();
@@ -68,6 +72,14 @@ async fn finish(r: &Runner, service: &str) -> Result<i64> {
             Some(TaskState::FAILED) if code.is_some() => return Ok(code.unwrap_or(1)),
             Some(TaskState::FAILED | TaskState::REJECTED | TaskState::ORPHANED | TaskState::SHUTDOWN) => {
                 bail!("the one-off job could not run: {}", status.err.unwrap_or_else(|| "no reason given".into()))
+            }
+            Some(TaskState::NEW | TaskState::PENDING | TaskState::ASSIGNED)
+                if started.elapsed() > Duration::from_secs(120) =>
+            {
+                bail!(
+                    "no swarm node started the one-off job within 2 minutes ({}): see `slipway cluster:list`",
+                    status.message.or(status.err).unwrap_or_else(|| "no reason given".into())
+                )
             }
             _ => {}
         }

@@ -40,14 +40,22 @@ pub const DRAIN_SECONDS: u32 = 4;
 /// A service's name: `APP_TYPE` (Docker's stacks use `_` too); an app name with dots (which
 /// service names cannot have) or a long one gets a hash of its own in their place.
 pub fn service_name(app: &str, kind: &str) -> String {
+    let hash = |text: &str, bytes: usize| -> String {
+        sha2::Sha256::digest(text.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+    };
     let base = if app.contains('.') || app.len() + kind.len() > 50 {
-        let hash: String = sha2::Sha256::digest(app.as_bytes()).iter().take(4).map(|b| format!("{b:02x}")).collect();
         let short: String = app.chars().take(30).map(|c| if c == '.' { '-' } else { c }).collect();
-        format!("{}-{hash}", short.trim_end_matches('-'))
+        format!("{}-{}", short.trim_end_matches('-'), hash(app, 4))
     } else {
         app.to_string()
     };
-    format!("{base}_{kind}")
+    let name = format!("{base}_{kind}");
+    // A DNS label: 63 characters at most (a long process type too).
+    if name.len() <= 63 {
+        name
+    } else {
+        format!("slipway-{}", hash(&format!("{app}_{kind}"), 12))
+    }
 }
 
 /// The manager's address, which nodes reach it (and its registry) on: this engine must be a
@@ -81,15 +89,28 @@ pub async fn services_of(engine: &Engine, app: &str) -> Result<HashMap<String, S
         .collect())
 }
 
-/// Removes the app's services (its tasks stop), and with `every` its secrets and its release
-/// images in the registry too.
+/// Removes the app's services (its tasks stop; with `every`, one-off jobs left by a killed
+/// run too), and with `every` its secrets and its release images in the registry.
 pub async fn remove_app(r: &crate::platform::runner::Runner, app: &str, every: bool) -> Result<()> {
-    for service in services_of(&r.engine, app).await?.values() {
-        let id = service.id.clone().unwrap_or_default();
+    let mut ids: Vec<String> = services_of(&r.engine, app).await?.values().filter_map(|s| s.id.clone()).collect();
+    if every {
+        let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={app}")])]);
+        let opts = ListServicesOptionsBuilder::default().filters(&filters).build();
+        ids.extend(r.engine.api.list_services(Some(opts)).await.unwrap_or_default().into_iter().filter_map(|s| s.id));
+        ids.sort();
+        ids.dedup();
+    }
+    for id in ids {
         r.engine.api.delete_service(&id).await.with_context(|| format!("cannot remove service {id}"))?;
     }
     if every {
-        spec::remove_secrets(&r.engine, app, &[]).await;
+        // A secret is in use until its tasks are gone: a few seconds after their services.
+        for _ in 0..30 {
+            if spec::remove_secrets(&r.engine, app, &[]).await == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
         registry::forget_app(r, app).await;
     }
     Ok(())
@@ -107,5 +128,7 @@ mod tests {
         assert_ne!(service_name("a.b", "web"), service_name("a-b", "web"));
         let long = service_name(&"x".repeat(60), "web");
         assert!(long.len() <= 63, "{long}");
+        let long_type = service_name("shop", &"w".repeat(63));
+        assert!(long_type.len() <= 63 && long_type.starts_with("slipway-"), "{long_type}");
     }
 }

@@ -25,7 +25,9 @@ pub async fn init(engine: &Engine, advertise: IpAddr) -> Result<String> {
         ..Default::default()
     };
     let id = engine.api.init_swarm(request).await.context("cannot make this host a swarm manager")?;
-    Ok(format!("This host is the manager of a new swarm (node {id}), at {advertise}"))
+    Ok(format!(
+        "This host is the manager of a new swarm (node {id}), at {advertise}\n       Web tasks publish their ports on every address of their node: let only this host reach them (Docker's 32768-60999)"
+    ))
 }
 
 /// What another host runs to join as a worker, and what it needs first.

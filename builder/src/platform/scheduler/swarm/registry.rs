@@ -107,6 +107,12 @@ fn prepare_local(dir: &Path, addr: IpAddr) -> Result<Registry> {
         std::fs::rename(&tmp, &path)?;
         Ok(())
     };
+    // Two first deploys at once write one set of files, not a mix of two.
+    let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join(".lock"))?;
+    // SAFETY: flock on a descriptor this function owns; released when `lock` is dropped.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        bail!("cannot lock {}", dir.join(".lock").display());
+    }
     let same_addr = std::fs::read_to_string(dir.join("server")).is_ok_and(|s| s.trim() == server);
     if !same_addr || !dir.join("config.yml").exists() {
         let key = rcgen::KeyPair::generate()?;
@@ -122,11 +128,12 @@ fn prepare_local(dir: &Path, addr: IpAddr) -> Result<Registry> {
         private("key.pem", &key.serialize_pem())?;
         private("password", &password)?;
         private("htpasswd", &format!("{USER}:{hash}\n"))?;
-        let d = dir.display();
+        // Single-quoted YAML: a quote in the path is doubled.
+        let d = dir.display().to_string().replace('\'', "''");
         private(
             "config.yml",
             &format!(
-                "# Written by slipway: the swarm's local registry\nversion: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {d}/data\n  delete:\n    enabled: true\nhttp:\n  addr: {server}\n  tls:\n    certificate: {d}/cert.pem\n    key: {d}/key.pem\nauth:\n  htpasswd:\n    realm: slipway\n    path: {d}/htpasswd\n"
+                "# Written by slipway: the swarm's local registry\nversion: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: '{d}/data'\n  delete:\n    enabled: true\nhttp:\n  addr: '{server}'\n  tls:\n    certificate: '{d}/cert.pem'\n    key: '{d}/key.pem'\nauth:\n  htpasswd:\n    realm: slipway\n    path: '{d}/htpasswd'\n"
             ),
         )?;
         private("server", &format!("{server}\n"))?;
@@ -221,6 +228,10 @@ impl Registry {
         if resp.status() == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
+        // Anything else unclear stops the clean-up: a kept tag must never look absent.
+        if !resp.status().is_success() {
+            bail!("the registry answered {} for {app}:v{version}", resp.status());
+        }
         let digest = resp.headers().get("docker-content-digest").and_then(|d| d.to_str().ok());
         Ok(digest
             .filter(|d| d.starts_with("sha256:") && d[7..].bytes().all(|b| b.is_ascii_hexdigit()))
@@ -278,6 +289,18 @@ pub async fn hygiene(r: &Runner, app: &str, keep: &[i64], drop: &[i64]) -> Resul
     Ok(())
 }
 
+/// Removes this host's tags of the registry's images of `versions` (the engine frees their
+/// layers once no tag or container needs them).
+pub async fn untag_local(r: &Runner, app: &str, versions: &[i64]) {
+    let Ok(Some(registry)) = current(r) else { return };
+    for v in versions {
+        let reference = registry.reference(app, *v);
+        if r.engine.image_exists(&reference).await.unwrap_or(false) {
+            r.engine.remove_image_quietly(&reference).await;
+        }
+    }
+}
+
 /// Deletes every release tag of an app (apps:destroy); a registry that does not answer is
 /// left as it is, with a warning.
 pub async fn forget_app(r: &Runner, app: &str) {
@@ -319,23 +342,39 @@ impl LocalRegistry {
 /// The local registry's process, as the data dir's owner (made the engine's trusted registry
 /// first, and its unused layers collected while it is stopped); its output to its log.
 fn spawn(data_dir: &Path, detached: bool) -> Result<std::process::Child> {
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     use std::os::unix::process::CommandExt;
     let dir = local_dir(data_dir);
-    let server = std::fs::read_to_string(dir.join("server"))?.trim().to_string();
-    // Only what prepare_local writes: IP:PORT.
+    // The directory is the git user's and this may run as root: no link is followed in it.
+    let owner = std::fs::symlink_metadata(&dir)?;
+    if !owner.is_dir() {
+        bail!("{} is not a directory", dir.display());
+    }
+    let read = |name: &str| -> Result<String> {
+        use std::io::Read;
+        let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(dir.join(name))?;
+        let mut text = String::new();
+        file.take(64 * 1024).read_to_string(&mut text)?;
+        Ok(text)
+    };
+    let server = read("server")?.trim().to_string();
+    // Only what prepare_local writes: IP:PORT, and a PEM certificate.
     let addr: std::net::SocketAddr =
         server.parse().map_err(|_| anyhow!("{}: {server:?} is not IP:PORT", dir.join("server").display()))?;
+    let cert = read("cert.pem")?;
+    if !cert.starts_with("-----BEGIN CERTIFICATE-----") {
+        bail!("{} is not a PEM certificate", dir.join("cert.pem").display());
+    }
     let certs = Path::new("/etc/docker/certs.d").join(addr.to_string());
-    std::fs::create_dir_all(&certs)
-        .and_then(|_| std::fs::copy(dir.join("cert.pem"), certs.join("ca.crt")))
-        .with_context(|| {
-            format!("cannot make Docker trust the swarm's registry ({}): run `slipway daemon` as root", certs.display())
-        })?;
-    let owner = std::fs::metadata(&dir)?;
-    let log_path = dir.join("registry.log");
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-    let _ = std::os::unix::fs::chown(&log_path, Some(owner.uid()), Some(owner.gid()));
+    std::fs::create_dir_all(&certs).and_then(|_| std::fs::write(certs.join("ca.crt"), &cert)).with_context(|| {
+        format!("cannot make Docker trust the swarm's registry ({}): run `slipway daemon` as root", certs.display())
+    })?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(dir.join("registry.log"))?;
+    let _ = std::os::unix::fs::fchown(&log, Some(owner.uid()), Some(owner.gid()));
     let config = dir.join("config.yml");
     let command = |args: &[&str]| -> Result<std::process::Command> {
         let mut c = std::process::Command::new("docker-registry");

@@ -4,7 +4,7 @@
 //! new task fails. Meanwhile slipway follows the tasks and keeps the router on the serving
 //! ones, and reports success only once every service runs the new release.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -77,10 +77,12 @@ pub async fn rollout(r: &mut Runner, app: &str, version: i64) -> Result<()> {
 }
 
 /// Each process type's service made or updated to the release, then followed until it runs.
+/// When anything fails, what this deploy changed is put back ([`undo`]).
 async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str) -> Result<()> {
     let app = &release.app;
     let secrets = spec::secrets(&r.engine, release).await?;
     let existing = services_of(&r.engine, app).await?;
+    let before = task_ids(r, app).await?;
     let formation = r.state.formation(app)?;
     let mut kinds = BTreeMap::new();
     for (kind, &count) in &formation {
@@ -89,31 +91,31 @@ async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str)
         }
     }
     let mut watched = Vec::new();
-    for (kind, &replicas) in &kinds {
-        let spec = spec::service(r, release, kind, replicas, image, &secrets, None).await?;
-        match existing.get(kind) {
-            Some(service) => {
-                let before = service.update_status.as_ref().and_then(|u| u.started_at.clone());
-                apply(r, service, spec, Some(registry)).await?;
-                watched.push(Watch { kind: kind.clone(), replicas, update_started_before: Some(before) });
-            }
-            None => {
-                r.engine
-                    .api
-                    .create_service(spec, registry.credentials())
-                    .await
-                    .with_context(|| format!("cannot create the {kind} service of {app}"))?;
-                watched.push(Watch { kind: kind.clone(), replicas, update_started_before: None });
+    let result: Result<()> = async {
+        for (kind, &replicas) in &kinds {
+            let spec = spec::service(r, release, kind, replicas, image, &secrets, None).await?;
+            match existing.get(kind) {
+                Some(service) => {
+                    let started_before = service.update_status.as_ref().and_then(|u| u.started_at.clone());
+                    apply(r, service, spec, Some(registry)).await?;
+                    watched.push(Watch { kind: kind.clone(), replicas, update_started_before: Some(started_before) });
+                }
+                None => {
+                    r.engine
+                        .api
+                        .create_service(spec, registry.credentials())
+                        .await
+                        .with_context(|| format!("cannot create the {kind} service of {app}"))?;
+                    watched.push(Watch { kind: kind.clone(), replicas, update_started_before: None });
+                }
             }
         }
+        converge(r, app, release.version, &watched, &before).await
     }
-    let result = converge(r, app, release.version, &watched).await;
-    if result.is_err() {
-        // A service made by this deploy has no older release to go back to.
-        for w in watched.iter().filter(|w| w.update_started_before.is_none()) {
-            let _ = r.engine.api.delete_service(&super::service_name(app, &w.kind)).await;
-        }
-        return result;
+    .await;
+    if let Err(e) = result {
+        undo(r, app, &watched).await;
+        return Err(e);
     }
     // Types this release no longer has.
     for (kind, service) in &existing {
@@ -121,8 +123,55 @@ async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str)
             let _ = r.engine.api.delete_service(service.id.as_deref().unwrap_or_default()).await;
         }
     }
-    sync_routes(r, app).await?;
+    if release.has_web() {
+        sync_routes(r, app).await?;
+    } else if r.router.has_app(app) {
+        r.router.remove_app(app).await?;
+    }
     Ok(())
+}
+
+/// Puts back what a failed deploy changed: services it made go; services it updated that
+/// swarm has not rolled back by itself go back to their previous spec (swarm's own
+/// rollback), the router following their tasks meanwhile.
+async fn undo(r: &Runner, app: &str, watched: &[Watch]) {
+    let services = services_of(&r.engine, app).await.unwrap_or_default();
+    let mut rolling = Vec::new();
+    for w in watched {
+        let Some(service) = services.get(&w.kind) else { continue };
+        let id = service.id.clone().unwrap_or_default();
+        if w.update_started_before.is_none() {
+            let _ = r.engine.api.delete_service(&id).await;
+            continue;
+        }
+        let state = service.update_status.as_ref().and_then(|u| u.state);
+        if matches!(state, Some(Update::ROLLBACK_STARTED | Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED)) {
+            continue;
+        }
+        let index = service.version.as_ref().and_then(|v| v.index).unwrap_or(0);
+        let opts = UpdateServiceOptionsBuilder::default().version(index as i32).rollback("previous").build();
+        let spec = service.spec.clone().unwrap_or_default();
+        match r.engine.api.update_service(&id, spec, opts, None).await {
+            Ok(_) => rolling.push(w.kind.clone()),
+            Err(e) => output::warn(format!("cannot roll the {} service of {app} back: {e}", w.kind)),
+        }
+    }
+    let started = Instant::now();
+    while !rolling.is_empty() && started.elapsed() < Duration::from_secs(120) {
+        let _ = sync_routes(r, app).await;
+        let services = services_of(&r.engine, app).await.unwrap_or_default();
+        rolling.retain(|kind| {
+            let state = services.get(kind).and_then(|s| s.update_status.as_ref()).and_then(|u| u.state);
+            !matches!(state, Some(Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED))
+        });
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let _ = sync_routes(r, app).await;
+}
+
+/// The ids of the app's tasks now (a later failure of one of them is not the new release's).
+async fn task_ids(r: &Runner, app: &str) -> Result<HashSet<String>> {
+    Ok(tasks_of(&r.engine, app).await?.into_iter().map(|t| t.id).collect())
 }
 
 /// Updates a service to `spec` (at the version swarm has, so no other change is overwritten).
@@ -155,7 +204,7 @@ struct Watch {
 /// Follows the app's tasks (the router kept on the serving ones) until every watched service
 /// runs `replicas` tasks of `version` and no other; an error when swarm rolled one back or a
 /// new service's tasks keep failing.
-async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch]) -> Result<()> {
+async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch], before: &HashSet<String>) -> Result<()> {
     let started = Instant::now();
     loop {
         sync_routes(r, app).await?;
@@ -166,7 +215,7 @@ async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch]) -> Res
             let mine: Vec<&TaskView> = tasks.iter().filter(|t| t.kind == w.kind).collect();
             let failed: Vec<&&TaskView> = mine
                 .iter()
-                .filter(|t| t.release == version && matches!(t.state, TaskState::FAILED | TaskState::REJECTED))
+                .filter(|t| !before.contains(&t.id) && matches!(t.state, TaskState::FAILED | TaskState::REJECTED))
                 .collect();
             let why = || failed.iter().find_map(|t| t.error.clone()).map(|e| format!(": {e}")).unwrap_or_default();
             if let Some(before) = &w.update_started_before {
@@ -183,8 +232,9 @@ async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch]) -> Res
                     // Not started yet, under way, or rolling back (finished on a later turn).
                     _ => done = false,
                 }
-            } else if failed.len() >= 3 {
-                bail!("the {} tasks of v{version} keep failing{}", w.kind, why());
+            }
+            if failed.len() >= 3 {
+                bail!("the new {} tasks of v{version} keep failing{}", w.kind, why());
             }
             let serving = mine.iter().filter(|t| t.serving() && t.release == version).count() as i64;
             let others = mine.iter().filter(|t| t.desired == TaskState::RUNNING && t.release != version).count();
@@ -214,6 +264,7 @@ pub async fn scale(r: &Runner, app: &str, release: &Release, counts: &BTreeMap<S
     let image = registry.reference(app, release.version);
     let existing = services_of(&r.engine, app).await?;
     let secrets = spec::secrets(&r.engine, release).await?;
+    let before = task_ids(r, app).await?;
     let mut watched = Vec::new();
     for (kind, &want) in counts {
         // The very spec the deploy gave it, with the new count: the tasks that run stay (a
@@ -231,16 +282,12 @@ pub async fn scale(r: &Runner, app: &str, release: &Release, counts: &BTreeMap<S
         }
         watched.push(Watch { kind: kind.clone(), replicas: want, update_started_before: None });
     }
-    converge(r, app, release.version, &watched).await
+    converge(r, app, release.version, &watched, &before).await
 }
 
-/// `ps:restore` of a swarm app: swarm keeps its services itself; the router is pointed at its
-/// tasks, and services that are gone (a new swarm) are made again from the current release.
-pub async fn restore(r: &mut Runner, app: &str, release: &Release) -> Result<String> {
-    if services_of(&r.engine, app).await?.is_empty() {
-        r.rollout(app, release.version).await?;
-        return Ok(format!("v{} deployed on swarm again", release.version));
-    }
+/// `ps:restore` of a swarm app: swarm keeps its services (and restarts their tasks) itself;
+/// the router is pointed at its tasks.
+pub async fn restore(r: &Runner, app: &str, release: &Release) -> Result<String> {
     let moved = sync_routes(r, app).await?;
     Ok(format!("v{} runs on swarm{}", release.version, if moved { "; the router follows its tasks again" } else { "" }))
 }

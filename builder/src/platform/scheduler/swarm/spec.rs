@@ -33,29 +33,34 @@ while :; do
 done"#;
 
 /// A healthcheck in bash alone (stack images have no curl): GET $2 on port $1; a 2xx or 3xx
-/// answer passes ($4 = any: any HTTP answer), and $3, when given, must be in the body. Nothing
-/// from app.json is ever part of the script: path and content are arguments.
+/// answer passes ($4 = any: any HTTP answer), and $3, when given, must be in the body; the
+/// status line and the body get $5 seconds each. Nothing from app.json is ever part of the
+/// script: path and content are arguments.
 const PROBE: &str = r#"exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
 printf 'GET %s HTTP/1.0\r\nHost: localhost\r\nUser-Agent: slipway-healthcheck\r\n\r\n' "$2" >&3
-IFS= read -r -t 5 status <&3 || exit 1
+IFS= read -r -t "$5" status <&3 || exit 1
 case "$status" in
   "HTTP/"*" "[23][0-9][0-9]*) ;;
   "HTTP/"*) [ "$4" = any ] || exit 1 ;;
   *) exit 1 ;;
 esac
 [ -z "$3" ] && exit 0
-body=$(timeout 5 cat <&3)
+body=$(timeout "$5" cat <&3)
 case "$body" in *"$3"*) exit 0 ;; esac
 exit 1"#;
 
-/// A secret's name: `APP.vN.KEY`, or a hash when that would be too long.
-fn secret_name(app: &str, version: i64, key: &str) -> String {
-    let plain = format!("{app}.v{version}.{key}");
+/// A secret's name: `APP.vN.KEY.HASH` (HASH of the value: a secret of that name left by an
+/// earlier app of the same name is only ever reused for the same value), or all of it hashed
+/// when that would be too long.
+fn secret_name(app: &str, version: i64, key: &str, value: &str) -> String {
+    let hex = |text: &str, bytes: usize| -> String {
+        sha2::Sha256::digest(text.as_bytes()).iter().take(bytes).map(|b| format!("{b:02x}")).collect()
+    };
+    let plain = format!("{app}.v{version}.{key}.{}", hex(value, 6));
     if plain.len() <= 64 {
         return plain;
     }
-    let digest = sha2::Sha256::digest(plain.as_bytes());
-    format!("slipway.{}", digest.iter().take(16).map(|b| format!("{b:02x}")).collect::<String>())
+    format!("slipway.{}", hex(&format!("{plain}\n{value}"), 16))
 }
 
 /// The release's config as swarm secrets (made once per release), as a task mounts them.
@@ -65,7 +70,7 @@ pub async fn secrets(engine: &Engine, release: &Release) -> Result<Vec<TaskSpecC
         if !crate::engine::envdir::valid_key(key) {
             continue;
         }
-        let name = secret_name(&release.app, release.version, key);
+        let name = secret_name(&release.app, release.version, key, value);
         let id = match engine.api.inspect_secret(&name).await {
             Ok(s) => s.id.unwrap_or_default(),
             Err(_) => {
@@ -101,8 +106,10 @@ pub async fn secrets(engine: &Engine, release: &Release) -> Result<Vec<TaskSpecC
     Ok(refs)
 }
 
-/// Removes the app's secrets of releases not in `keep` (one a service still uses stays).
-pub async fn remove_secrets(engine: &Engine, app: &str, keep: &[i64]) {
+/// Removes the app's secrets of releases not in `keep` (one a service still uses stays);
+/// how many of those are left.
+pub async fn remove_secrets(engine: &Engine, app: &str, keep: &[i64]) -> usize {
+    let mut left = 0;
     let filters = HashMap::from([("label", vec![format!("{LABEL_APP}={app}")])]);
     let opts = bollard::query_parameters::ListSecretsOptionsBuilder::default().filters(&filters).build();
     for secret in engine.api.list_secrets(Some(opts)).await.unwrap_or_default() {
@@ -112,9 +119,12 @@ pub async fn remove_secrets(engine: &Engine, app: &str, keep: &[i64]) {
             continue;
         }
         if let Some(id) = secret.id {
-            let _ = engine.api.delete_secret(&id).await;
+            if engine.api.delete_secret(&id).await.is_err() {
+                left += 1;
+            }
         }
     }
+    left
 }
 
 /// The healthcheck of a process type: its app.json check (an HTTP one, or a command), else for
@@ -144,7 +154,8 @@ fn healthcheck(
             let port = check.as_ref().and_then(|c| c.port).unwrap_or(web_port);
             let content = check.as_ref().and_then(|c| c.content.clone()).unwrap_or_default();
             let accept = if check.is_some() { "2xx-3xx" } else { "any" };
-            ["CMD", "bash", "-c", PROBE, "slipway-probe", &port.to_string(), &path, &content, accept]
+            let seconds = check.as_ref().map_or(5, |c| c.timeout.max(1)).to_string();
+            ["CMD", "bash", "-c", PROBE, "slipway-probe", &port.to_string(), &path, &content, accept, &seconds]
                 .map(str::to_string)
                 .to_vec()
         }
@@ -165,7 +176,8 @@ fn healthcheck(
     Ok(Some(HealthConfig {
         test: Some(test),
         interval: Some(SECOND),
-        timeout: Some(c.timeout.max(1) as i64 * SECOND),
+        // The probe's two reads, and a second to connect.
+        timeout: Some((2 * c.timeout.max(1) as i64 + 1) * SECOND),
         retries: Some(c.attempts.max(1) as i64),
         // Failures while the app boots do not count; the first success makes it healthy.
         start_period: Some((c.initial_delay as i64 + 30) * SECOND),
@@ -199,7 +211,8 @@ pub async fn job(
     secrets: &[TaskSpecContainerSpecSecrets],
 ) -> Result<ServiceSpec> {
     let mut spec = service(r, release, "run", 1, image, secrets, Some(command)).await?;
-    spec.name = Some(format!("{}-{}", super::service_name(&release.app, "run"), std::process::id()));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos();
+    spec.name = Some(format!("{}-{}-{nanos}", super::service_name(&release.app, "run"), std::process::id()));
     spec.mode = Some(ServiceSpecMode {
         replicated_job: Some(ServiceSpecModeReplicatedJob { max_concurrent: Some(1), total_completions: Some(1) }),
         ..Default::default()
@@ -337,10 +350,15 @@ mod tests {
 
     #[test]
     fn secret_names_fit_and_differ() {
-        assert_eq!(secret_name("shop", 3, "DATABASE_URL"), "shop.v3.DATABASE_URL");
-        let long = secret_name(&"a".repeat(40), 3, "A_VERY_LONG_VARIABLE_NAME_INDEED");
+        let name = secret_name("shop", 3, "DATABASE_URL", "postgres://x");
+        assert!(
+            name.starts_with("shop.v3.DATABASE_URL.") && name.len() == "shop.v3.DATABASE_URL.".len() + 12,
+            "{name}"
+        );
+        assert_ne!(name, secret_name("shop", 3, "DATABASE_URL", "postgres://y"), "another value, another secret");
+        let long = secret_name(&"a".repeat(40), 3, "A_VERY_LONG_VARIABLE_NAME_INDEED", "v");
         assert!(long.len() <= 64 && long.starts_with("slipway."), "{long}");
-        assert_ne!(long, secret_name(&"a".repeat(40), 4, "A_VERY_LONG_VARIABLE_NAME_INDEED"));
+        assert_ne!(long, secret_name(&"a".repeat(40), 4, "A_VERY_LONG_VARIABLE_NAME_INDEED", "v"));
     }
 
     #[test]

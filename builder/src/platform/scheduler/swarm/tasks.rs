@@ -10,6 +10,7 @@ use bollard::models::TaskState;
 use bollard::query_parameters::{ListNodesOptions, ListTasksOptionsBuilder};
 
 use crate::containers::docker::Engine;
+use crate::platform::router::vhost::upstream_ok;
 use crate::platform::runner::{Runner, LABEL_RELEASE};
 
 #[derive(Debug, Clone)]
@@ -101,16 +102,24 @@ pub async fn tasks_of(engine: &Engine, app: &str) -> Result<Vec<TaskView>> {
 
 /// Where the router should send the app's traffic: every serving web task.
 pub fn web_upstreams(tasks: &[TaskView]) -> Vec<SocketAddr> {
-    let mut up: Vec<SocketAddr> =
-        tasks.iter().filter(|t| t.kind == "web" && t.serving()).filter_map(|t| t.endpoint).collect();
+    let mut up: Vec<SocketAddr> = tasks
+        .iter()
+        .filter(|t| t.kind == "web" && t.serving())
+        .filter_map(|t| t.endpoint)
+        .filter(upstream_ok)
+        .collect();
     up.sort();
     up.dedup();
     up
 }
 
 /// Points the router at the app's serving web tasks when that changed (an app without any
-/// gets no entry); whether it did.
+/// gets no entry, one without services is left alone); whether it did.
 pub async fn sync_routes(r: &Runner, app: &str) -> Result<bool> {
+    // An app with no services runs on this host: its routes are the runner's.
+    if super::services_of(&r.engine, app).await?.is_empty() {
+        return Ok(false);
+    }
     let upstreams = web_upstreams(&tasks_of(&r.engine, app).await?);
     let now = r.router.upstreams(app);
     if now.as_ref() == Some(&upstreams) || (now.is_none() && upstreams.is_empty()) {
