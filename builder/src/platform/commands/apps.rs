@@ -53,7 +53,8 @@ pub fn exists(p: &Platform, app: &str) -> Result<i32> {
     Ok(1)
 }
 
-/// `apps:report APP [--format json]`: release, build, stack, URLs, domains, scale, settings.
+/// `apps:report APP [--format json]`: release, build, stack, scheduler, URLs, domains, scale,
+/// settings.
 pub async fn report(p: &Platform, app: &str, format: Format) -> Result<()> {
     let r = p.runner_for(app).await?;
     let current = r.state.current_release(app)?;
@@ -65,6 +66,8 @@ pub async fn report(p: &Platform, app: &str, format: Format) -> Result<()> {
         "build": current.as_ref().map(|c| c.build.to_string()),
         "source_version": current.as_ref().and_then(|c| c.source_version.clone()),
         "stack": crate::platform::settings::stack_of(&r.state, app)?.name,
+        "scheduler": crate::platform::scheduler::selected(&r.state, app)?.name(),
+        "running_on": r.running_on(app).await?.name(),
         "hosts": r.hosts(app)?,
         "formation": r.state.formation(app)?,
         "stopped": crate::platform::settings::AppSettings::is_stopped(&r.state, app)?,

@@ -211,6 +211,7 @@ async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch], before
         let tasks = tasks_of(&r.engine, app).await?;
         let services = services_of(&r.engine, app).await?;
         let mut done = true;
+        let mut failure: Option<(String, Option<String>)> = None;
         for w in watched {
             let mine: Vec<&TaskView> = tasks.iter().filter(|t| t.kind == w.kind).collect();
             let failed: Vec<&&TaskView> = mine
@@ -218,29 +219,46 @@ async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch], before
                 .filter(|t| !before.contains(&t.id) && matches!(t.state, TaskState::FAILED | TaskState::REJECTED))
                 .collect();
             let why = || failed.iter().find_map(|t| t.error.clone()).map(|e| format!(": {e}")).unwrap_or_default();
+            let first_failed = failed.first().map(|t| t.id.clone());
             if let Some(before) = &w.update_started_before {
                 let status = services.get(&w.kind).and_then(|s| s.update_status.clone());
                 let ours = status.as_ref().filter(|s| &s.started_at != before);
                 match ours.and_then(|s| s.state) {
-                    Some(Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED | Update::PAUSED) => bail!(
-                        "swarm rolled the {} service back{}{}",
-                        w.kind,
-                        ours.and_then(|s| s.message.clone()).map(|m| format!(" ({m})")).unwrap_or_default(),
-                        why()
-                    ),
+                    Some(Update::ROLLBACK_COMPLETED | Update::ROLLBACK_PAUSED | Update::PAUSED) => {
+                        let message =
+                            ours.and_then(|s| s.message.clone()).map(|m| format!(" ({m})")).unwrap_or_default();
+                        failure =
+                            Some((format!("swarm rolled the {} service back{message}{}", w.kind, why()), first_failed));
+                        break;
+                    }
                     Some(Update::COMPLETED) => {}
                     // Not started yet, under way, or rolling back (finished on a later turn).
                     _ => done = false,
                 }
             }
             if failed.len() >= 3 {
-                bail!("the new {} tasks of v{version} keep failing{}", w.kind, why());
+                failure = Some((format!("the new {} tasks of v{version} keep failing{}", w.kind, why()), first_failed));
+                break;
             }
             let serving = mine.iter().filter(|t| t.serving() && t.release == version).count() as i64;
             let others = mine.iter().filter(|t| t.desired == TaskState::RUNNING && t.release != version).count();
             if serving != w.replicas || others > 0 {
                 done = false;
             }
+        }
+        if let Some((message, task)) = failure {
+            let logs = match task {
+                Some(id) => last_lines(r, &id).await,
+                None => String::new(),
+            };
+            bail!(
+                "{message}\n{}",
+                if logs.trim().is_empty() {
+                    "(no output)".to_string()
+                } else {
+                    format!("last log lines of the failed task:\n{}", logs.trim_end())
+                }
+            );
         }
         if done {
             return Ok(());
@@ -253,6 +271,18 @@ async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch], before
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The last 20 lines a task wrote (from whichever node it ran on).
+async fn last_lines(r: &Runner, task: &str) -> String {
+    use futures_util::StreamExt;
+    let opts = bollard::query_parameters::LogsOptionsBuilder::default().stdout(true).stderr(true).tail("20").build();
+    let mut out = String::new();
+    let mut logs = r.engine.api.task_logs(task, Some(opts));
+    while let Some(Ok(chunk)) = logs.next().await {
+        out += &crate::output::printable(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    out
 }
 
 /// `ps:scale` on swarm: each type's replicas, the router following the tasks. The current
