@@ -111,7 +111,7 @@ impl Runner {
     /// Rewrites an app's router entry for its current web containers (after a change of its
     /// domains or certificate).
     pub async fn refresh_routes(&self, app: &str) -> Result<()> {
-        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
+        if self.running_on(app).await? == Scheduler::Swarm {
             let upstreams =
                 scheduler::swarm::tasks::web_upstreams(&scheduler::swarm::tasks::tasks_of(&self.engine, app).await?);
             if !upstreams.is_empty() || self.router.has_app(app) {
@@ -333,7 +333,7 @@ impl Runner {
     /// Rolls a recorded release out with zero downtime (see the module docs), on the app's
     /// scheduler.
     pub async fn rollout(&mut self, app: &str, version: i64) -> Result<()> {
-        if self.running_on(app).await? == Scheduler::Swarm {
+        if scheduler::selected(&self.state, app)? == Scheduler::Swarm {
             return scheduler::swarm::rollout::rollout(self, app, version).await;
         }
         let release =
