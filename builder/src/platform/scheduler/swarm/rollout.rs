@@ -101,11 +101,7 @@ async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str)
                     watched.push(Watch { kind: kind.clone(), replicas, update_started_before: Some(started_before) });
                 }
                 None => {
-                    r.engine
-                        .api
-                        .create_service(spec, registry.credentials())
-                        .await
-                        .with_context(|| format!("cannot create the {kind} service of {app}"))?;
+                    create(r, spec, registry, app, kind).await?;
                     watched.push(Watch { kind: kind.clone(), replicas, update_started_before: None });
                 }
             }
@@ -172,6 +168,16 @@ async fn undo(r: &Runner, app: &str, watched: &[Watch]) {
 /// The ids of the app's tasks now (a later failure of one of them is not the new release's).
 async fn task_ids(r: &Runner, app: &str) -> Result<HashSet<String>> {
     Ok(tasks_of(&r.engine, app).await?.into_iter().map(|t| t.id).collect())
+}
+
+/// Makes a process type's service (its tasks pull with the registry's credentials).
+async fn create(r: &Runner, spec: ServiceSpec, registry: &Registry, app: &str, kind: &str) -> Result<()> {
+    r.engine
+        .api
+        .create_service(spec, registry.credentials())
+        .await
+        .with_context(|| format!("cannot create the {kind} service of {app}"))?;
+    Ok(())
 }
 
 /// Updates a service to `spec` (at the version swarm has, so no other change is overwritten).
@@ -302,13 +308,7 @@ pub async fn scale(r: &Runner, app: &str, release: &Release, counts: &BTreeMap<S
         let spec = spec::service(r, release, kind, want, &image, &secrets, None).await?;
         match existing.get(kind) {
             Some(service) => apply(r, service, spec, None).await?,
-            None => {
-                r.engine
-                    .api
-                    .create_service(spec, registry.credentials())
-                    .await
-                    .with_context(|| format!("cannot create the {kind} service of {app}"))?;
-            }
+            None => create(r, spec, &registry, app, kind).await?,
         }
         watched.push(Watch { kind: kind.clone(), replicas: want, update_started_before: None });
     }
