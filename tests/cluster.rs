@@ -151,6 +151,19 @@ fn apps_on_swarm_spread_roll_and_survive_a_node() {
     node.join(join.lines().next().unwrap());
     wait_for("two ready nodes", Duration::from_secs(30), || h.ok(&["cluster:list"]).matches(" ready ").count() == 2);
 
+    // The routing mesh needs IPVS: where the kernel has none, it does not answer, and slipway's
+    // design (mode=host ports, the router following the tasks) is what runs below.
+    let mesh = common::cluster::routing_mesh("slipway/stack:run", free_port());
+    match &mesh {
+        Ok(()) => eprintln!("swarm's routing mesh works on this kernel"),
+        Err(e) => eprintln!("swarm's routing mesh does not work on this kernel (no IPVS): {e}"),
+    }
+    assert_eq!(
+        mesh.is_ok(),
+        common::cluster::kernel_has_ipvs(),
+        "the mesh works exactly where the kernel has IPVS: {mesh:?}"
+    );
+
     h.ok(&["apps:create", APP]);
     h.ok(&["scheduler:set", APP, "selected", "swarm"]);
     assert!(h.ok(&["scheduler:report", APP]).contains("Scheduler computed selected: swarm"));

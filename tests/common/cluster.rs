@@ -122,6 +122,76 @@ impl Drop for SecondNode {
     }
 }
 
+/// Whether this kernel has IPVS, which swarm's routing mesh (ingress, VIPs) needs.
+pub fn kernel_has_ipvs() -> bool {
+    if std::path::Path::new("/proc/net/ip_vs").exists() {
+        return true;
+    }
+    let o = run("sh", &["-c", "zcat /proc/config.gz 2>/dev/null || cat /boot/config-$(uname -r) 2>/dev/null"]);
+    String::from_utf8_lossy(&o.stdout).lines().any(|l| l == "CONFIG_IP_VS=y" || l == "CONFIG_IP_VS=m")
+}
+
+/// Swarm's routing mesh, tried as Docker documents it: a service publishing `port` in ingress
+/// mode, asked at this node's swarm address for up to 20 s. Ok, or the exact errors seen (the request's and
+/// the task's).
+pub fn routing_mesh(image: &str, port: u16) -> Result<(), String> {
+    let name = "slipway-mesh-probe";
+    let _ = run("docker", &["service", "rm", name]);
+    let publish = format!("published={port},target=5000,mode=ingress");
+    let o = run(
+        "docker",
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--publish",
+            &publish,
+            "--constraint",
+            "node.role==manager",
+            image,
+            "python3",
+            "-m",
+            "http.server",
+            "5000",
+        ],
+    );
+    let mut result = Err(format!("cannot create the service: {}", text(&o).trim()));
+    if o.status.success() {
+        let started = Instant::now();
+        result = loop {
+            let last = match http_status(MANAGER_ADDR, port) {
+                Ok(_) => break Ok(()),
+                Err(e) => e,
+            };
+            if started.elapsed() > Duration::from_secs(20) {
+                let task =
+                    run("docker", &["service", "ps", "--no-trunc", "--format", "{{.CurrentState}} {{.Error}}", name]);
+                break Err(format!(
+                    "GET {MANAGER_ADDR}:{port}: {last}; task: {}",
+                    String::from_utf8_lossy(&task.stdout).trim()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
+    }
+    let _ = run("docker", &["service", "rm", name]);
+    result
+}
+
+/// GET / at `addr:port`: the status line's code.
+fn http_status(addr: &str, port: u16) -> Result<u16, String> {
+    use std::io::{Read, Write};
+    let target: std::net::SocketAddr = format!("{addr}:{port}").parse().map_err(|e| format!("{e}"))?;
+    let mut s = std::net::TcpStream::connect_timeout(&target, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    write!(s, "GET / HTTP/1.0\r\nHost: mesh.test\r\n\r\n").map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| "no status line".to_string())
+}
+
 /// Requests through the router, one every 20 ms, until stopped (at most 6000, or 3 minutes):
 /// how many answered 200 with the expected body, and the failures.
 pub struct Load {

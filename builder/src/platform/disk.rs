@@ -18,6 +18,9 @@ pub const CACHE_PREFIX: &str = "slipway-cache-";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     pub release_images: (usize, u64),
+    /// The release images' ids (what a clean-up removed is told by them, not by the count,
+    /// which other deploys change meanwhile).
+    pub release_ids: std::collections::BTreeSet<String>,
     pub stack_images: (usize, u64),
     pub caches: (usize, Option<u64>),
     pub logs: Option<u64>,
@@ -36,6 +39,7 @@ pub async fn usage(engine: &Engine, docker_files: Option<(u64, u64)>) -> Result<
         } else if image.labels.contains_key(LABEL_APP) {
             usage.release_images.0 += 1;
             usage.release_images.1 += size;
+            usage.release_ids.insert(image.id.clone());
         }
     }
     let caches = cache_volumes(engine).await?;

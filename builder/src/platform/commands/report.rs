@@ -114,7 +114,7 @@ pub async fn cleanup(p: &Platform) -> Result<()> {
         (before.release_images.1 + before.stack_images.1).saturating_sub(after.release_images.1 + after.stack_images.1);
     output::header(format!(
         "Cleaned up: {} release image(s) removed, {} freed; images of running releases and the last keep-releases stay",
-        before.release_images.0.saturating_sub(after.release_images.0),
+        before.release_ids.difference(&after.release_ids).count(),
         output::size(freed)
     ));
     show_usage(&after);
