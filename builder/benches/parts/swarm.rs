@@ -5,18 +5,14 @@
 //! `ps:scale web=1 -> 4` on swarm (median of 3; target: under 10 s).
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::common::cluster::{swarm_state, SecondNode, MANAGER_ADDR};
 use crate::common::{fixture, free_port};
 use crate::https::Bench;
+use crate::median;
 
 const RUNS: usize = 3;
-
-fn median(mut runs: Vec<Duration>) -> Duration {
-    runs.sort();
-    runs[runs.len() / 2]
-}
 
 pub fn swarm_benchmarks() {
     println!("\n== swarm scheduler");

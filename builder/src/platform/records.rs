@@ -90,6 +90,12 @@ impl Release {
         self.process_types.contains_key("web") || self.build.is_dockerfile()
     }
 
+    /// Whether a process type of the formation runs in this release (`web` of a Dockerfile
+    /// image needs no Procfile entry).
+    pub fn runs(&self, kind: &str) -> bool {
+        self.process_types.contains_key(kind) || (kind == "web" && self.has_web())
+    }
+
     /// A shell command line as the argv of a one-off in this release's image.
     pub fn shell_command(&self, line: &str) -> Vec<String> {
         vec![self.build.shell().to_string(), "-c".to_string(), line.to_string()]

@@ -112,11 +112,9 @@ impl Runner {
     /// domains or certificate).
     pub async fn refresh_routes(&self, app: &str) -> Result<()> {
         if self.running_on(app).await? == Scheduler::Swarm {
-            let upstreams =
-                scheduler::swarm::tasks::web_upstreams(&scheduler::swarm::tasks::tasks_of(&self.engine, app).await?);
-            if !upstreams.is_empty() || self.router.has_app(app) {
-                self.route_to(app, &upstreams).await?;
-            }
+            let services = scheduler::swarm::services_of(&self.engine, app).await?;
+            let tasks = scheduler::swarm::tasks::tasks_in(&self.engine, &services).await?;
+            scheduler::swarm::tasks::follow(self, app, &services, &tasks, true).await?;
             return Ok(());
         }
         let ports: Vec<u16> =
@@ -353,8 +351,7 @@ impl Runner {
         let mut boot = Duration::ZERO;
         let result: Result<()> = async {
             for (kind, &count) in &formation {
-                let runs = release.process_types.contains_key(kind) || (kind == "web" && has_web);
-                if !runs {
+                if !release.runs(kind) {
                     continue;
                 }
                 for index in 1..=count.max(0) as u32 {

@@ -393,25 +393,31 @@ fn spawn(data_dir: &Path, detached: bool) -> Result<std::process::Child> {
 /// Runs the local registry from this process, detached (no daemon runs it), unless the one it
 /// started before still runs with the files it has now.
 fn start_detached(data_dir: &Path) -> Result<()> {
-    let dir = local_dir(data_dir);
-    let pid_file = dir.join("registry.pid");
-    let config_time = std::fs::metadata(dir.join("config.yml")).and_then(|m| m.modified()).ok();
+    let pid_file = local_dir(data_dir).join("registry.pid");
+    let config_time = std::fs::metadata(local_dir(data_dir).join("config.yml")).and_then(|m| m.modified()).ok();
     let pid_time = std::fs::metadata(&pid_file).and_then(|m| m.modified()).ok();
-    if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
-        let alive =
-            std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("docker-registry"));
-        if alive && pid_time >= config_time {
+    if let Some(pid) = detached_pid(data_dir) {
+        if pid_time >= config_time {
             return Ok(());
         }
-        if alive {
-            // SAFETY: a signal to a process we started.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        terminate(pid);
     }
     let child = spawn(data_dir, true)?;
     std::fs::write(&pid_file, format!("{}\n", child.id()))?;
     Ok(())
+}
+
+/// The registry a slipway command started detached (its pid file), while it runs.
+fn detached_pid(data_dir: &Path) -> Option<i32> {
+    let pid = std::fs::read_to_string(local_dir(data_dir).join("registry.pid")).ok()?.trim().parse::<i32>().ok()?;
+    std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("docker-registry")).then_some(pid)
+}
+
+/// Stops that registry (SIGTERM), giving it a moment to let go of its port.
+fn terminate(pid: i32) {
+    // SAFETY: a signal to the registry of this data dir.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    std::thread::sleep(Duration::from_millis(300));
 }
 
 impl Service for LocalRegistry {
@@ -431,15 +437,10 @@ impl Service for LocalRegistry {
     fn start(&self) -> Result<()> {
         self.kill();
         // One a slipway command started before the daemon ran goes first.
-        let pid_file = local_dir(&self.data_dir).join("registry.pid");
-        if let Some(pid) = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
-            if std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("docker-registry")) {
-                // SAFETY: a signal to the registry of this data dir.
-                unsafe { libc::kill(pid, libc::SIGTERM) };
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            let _ = std::fs::remove_file(&pid_file);
+        if let Some(pid) = detached_pid(&self.data_dir) {
+            terminate(pid);
         }
+        let _ = std::fs::remove_file(local_dir(&self.data_dir).join("registry.pid"));
         let written = self.config_time();
         let child = spawn(&self.data_dir, false)?;
         *self.child.lock().unwrap_or_else(|e| e.into_inner()) = Some((child, written));

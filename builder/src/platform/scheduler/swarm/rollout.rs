@@ -12,7 +12,7 @@ use bollard::models::{ServiceSpec, ServiceUpdateStatusStateEnum as Update, TaskS
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
 
 use super::registry::Registry;
-use super::tasks::{sync_routes, tasks_of, TaskView};
+use super::tasks::{follow, sync_routes, tasks_in, tasks_of, TaskView};
 use super::{services_of, spec};
 use crate::output;
 use crate::platform::records::{Release, ReleaseStatus};
@@ -84,12 +84,11 @@ async fn update(r: &Runner, release: &Release, registry: &Registry, image: &str)
     let existing = services_of(&r.engine, app).await?;
     let before = task_ids(r, app).await?;
     let formation = r.state.formation(app)?;
-    let mut kinds = BTreeMap::new();
-    for (kind, &count) in &formation {
-        if release.process_types.contains_key(kind) || (kind == "web" && release.has_web()) {
-            kinds.insert(kind.clone(), count.max(0));
-        }
-    }
+    let kinds: BTreeMap<String, i64> = formation
+        .iter()
+        .filter(|(kind, _)| release.runs(kind))
+        .map(|(kind, &count)| (kind.clone(), count.max(0)))
+        .collect();
     let mut watched = Vec::new();
     let result: Result<()> = async {
         for (kind, &replicas) in &kinds {
@@ -213,9 +212,9 @@ struct Watch {
 async fn converge(r: &Runner, app: &str, version: i64, watched: &[Watch], before: &HashSet<String>) -> Result<()> {
     let started = Instant::now();
     loop {
-        sync_routes(r, app).await?;
-        let tasks = tasks_of(&r.engine, app).await?;
         let services = services_of(&r.engine, app).await?;
+        let tasks = tasks_in(&r.engine, &services).await?;
+        follow(r, app, &services, &tasks, false).await?;
         let mut done = true;
         let mut failure: Option<(String, Option<String>)> = None;
         for w in watched {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context, Result};
-use bollard::models::TaskState;
+use bollard::models::{Service, TaskState};
 use bollard::query_parameters::{ListNodesOptions, ListTasksOptionsBuilder};
 
 use crate::containers::docker::Engine;
@@ -55,13 +55,17 @@ pub async fn nodes(engine: &Engine) -> Result<HashMap<String, (String, Option<Ip
 
 /// The app's tasks of every type (those swarm still lists: recent history included).
 pub async fn tasks_of(engine: &Engine, app: &str) -> Result<Vec<TaskView>> {
-    let services = super::services_of(engine, app).await?;
+    tasks_in(engine, &super::services_of(engine, app).await?).await
+}
+
+/// The tasks of these services (by process type, as [`super::services_of`] gives them).
+pub async fn tasks_in(engine: &Engine, services: &HashMap<String, Service>) -> Result<Vec<TaskView>> {
     if services.is_empty() {
         return Ok(Vec::new());
     }
     let nodes = nodes(engine).await?;
     let mut out = Vec::new();
-    for (kind, service) in &services {
+    for (kind, service) in services {
         let id = service.id.clone().unwrap_or_default();
         let filters = HashMap::from([("service", vec![id])]);
         let opts = ListTasksOptionsBuilder::default().filters(&filters).build();
@@ -116,13 +120,26 @@ pub fn web_upstreams(tasks: &[TaskView]) -> Vec<SocketAddr> {
 /// Points the router at the app's serving web tasks when that changed (an app without any
 /// gets no entry, one without services is left alone); whether it did.
 pub async fn sync_routes(r: &Runner, app: &str) -> Result<bool> {
-    // An app with no services runs on this host: its routes are the runner's.
-    if super::services_of(&r.engine, app).await?.is_empty() {
+    let services = super::services_of(&r.engine, app).await?;
+    follow(r, app, &services, &tasks_in(&r.engine, &services).await?, false).await
+}
+
+/// Points the router at the serving web tasks among `tasks` (those of `services`): when they
+/// changed, or always with `force` (the app's hosts or certificate changed). An app with no
+/// services runs on this host: its routes are the runner's, left alone.
+pub async fn follow(
+    r: &Runner,
+    app: &str,
+    services: &HashMap<String, Service>,
+    tasks: &[TaskView],
+    force: bool,
+) -> Result<bool> {
+    if services.is_empty() {
         return Ok(false);
     }
-    let upstreams = web_upstreams(&tasks_of(&r.engine, app).await?);
+    let upstreams = web_upstreams(tasks);
     let now = r.router.upstreams(app);
-    if now.as_ref() == Some(&upstreams) || (now.is_none() && upstreams.is_empty()) {
+    if (now.is_none() && upstreams.is_empty()) || (!force && now.as_ref() == Some(&upstreams)) {
         return Ok(false);
     }
     r.route_to(app, &upstreams).await?;
